@@ -1,0 +1,57 @@
+# Backlink Outreach Engine. `make dev` to try it, `make test` to test it.
+GO       ?= go
+TOOLS    := $(CURDIR)/.tools/bin
+TEMPORAL := $(TOOLS)/temporal
+# Newer CLI versions cannot be built with `go install`.
+TEMPORAL_CLI_VERSION := v1.5.1
+FUZZTIME ?= 5s
+BENCHTIME ?= 1x
+
+# Fuzz targets as package:Target, run briefly by `make test`.
+FUZZ_TARGETS := \
+	./models:FuzzNormalizeURL \
+	./models:FuzzRender
+
+.PHONY: build run test test-go fuzz bench lint tools env-example clean
+
+build:
+	$(GO) build -o bin/outreach ./cmd/outreach
+
+# Run the API on the embedded SQLite database.
+run: build
+	./bin/outreach serve
+
+test: tools
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
+	TEMPORAL_CLI=$(TEMPORAL) $(GO) test -race -count=1 -timeout 40m ./...
+	$(MAKE) fuzz
+
+fuzz:
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "fuzz $$pkg $$name ($(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	done
+
+# Speed goals: each benchmark prints the project's figure beside a baseline
+# measured in the same run. Needs TEST_DATABASE_URL for the PostgreSQL ones.
+bench: tools
+	TEMPORAL_CLI=$(TEMPORAL) $(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -timeout 60m ./...
+
+lint:
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l .)" || { gofmt -l .; exit 1; }
+
+# The Temporal CLI (dev server and Web UI), built once into .tools/bin.
+tools: $(TEMPORAL)
+
+$(TEMPORAL):
+	@echo "building the Temporal CLI $(TEMPORAL_CLI_VERSION) into .tools/bin (first time only, several minutes)"
+	GOBIN=$(TOOLS) $(GO) install github.com/temporalio/cli/cmd/temporal@$(TEMPORAL_CLI_VERSION)
+
+env-example:
+	$(GO) run ./internal/config/gen
+
+clean:
+	rm -rf bin

@@ -1,0 +1,127 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+	"gorm.io/gorm"
+
+	"github.com/backlinkoutreach/outreach/internal/store"
+)
+
+// openDB opens the configured database. Only `migrate` (and the embedded
+// SQLite default) apply migrations; other commands refuse a schema that is
+// behind instead of changing a production database behind the operator's back.
+func (e *env) openDB(cmd *cobra.Command, migrate bool) (*gorm.DB, error) {
+	db, err := store.Open(cmd.Context(), store.Options{
+		URL: e.cfg.DatabaseURL, SQLitePath: e.cfg.SQLitePath(), Logger: e.log, Migrate: migrate,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if !migrate {
+		if err := store.CheckMigrated(cmd.Context(), db); err != nil {
+			store.Close(db)
+			return nil, err
+		}
+	}
+	return db, nil
+}
+
+func migrateCmd(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "migrate",
+		Short: "apply pending schema migrations",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			db, err := e.openDB(cmd, true)
+			if err != nil {
+				return err
+			}
+			defer store.Close(db)
+			fmt.Fprintln(e.stderr, "schema is up to date")
+			return nil
+		},
+	}
+}
+
+func usersCmd(e *env) *cobra.Command {
+	users := &cobra.Command{Use: "users", Short: "manage users"}
+	var email string
+	create := &cobra.Command{
+		Use:   "create --email E",
+		Short: "create a user and a first API key; prints only the key on standard output",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			db, err := e.openDB(cmd, false)
+			if err != nil {
+				return err
+			}
+			defer store.Close(db)
+			u, err := store.CreateUser(cmd.Context(), db, email)
+			if err != nil {
+				return err
+			}
+			key, _, err := store.CreateKey(cmd.Context(), db, u.ID)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stderr, "created user %s (%s); the API key below is shown once\n", u.Email, u.ID)
+			fmt.Fprintln(e.stdout, key)
+			return nil
+		},
+	}
+	create.Flags().StringVar(&email, "email", "", "the user's e-mail address")
+	_ = create.MarkFlagRequired("email")
+	users.AddCommand(create)
+	return users
+}
+
+func keysCmd(e *env) *cobra.Command {
+	keys := &cobra.Command{Use: "keys", Short: "manage API keys"}
+	var email string
+	create := &cobra.Command{
+		Use:   "create --email E",
+		Short: "issue another API key for a user; prints only the key on standard output",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			db, err := e.openDB(cmd, false)
+			if err != nil {
+				return err
+			}
+			defer store.Close(db)
+			u, err := store.UserByEmail(cmd.Context(), db, email)
+			if err != nil {
+				return err
+			}
+			key, k, err := store.CreateKey(cmd.Context(), db, u.ID)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stderr, "created key %s for %s; it is shown once\n", k.Prefix, u.Email)
+			fmt.Fprintln(e.stdout, key)
+			return nil
+		},
+	}
+	create.Flags().StringVar(&email, "email", "", "the user's e-mail address")
+	_ = create.MarkFlagRequired("email")
+	revoke := &cobra.Command{
+		Use:   "revoke KEY_PREFIX",
+		Short: "revoke a key by its prefix (the 12 hex digits after obk_)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			db, err := e.openDB(cmd, false)
+			if err != nil {
+				return err
+			}
+			defer store.Close(db)
+			if err := store.RevokeKey(cmd.Context(), db, args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stderr, "revoked key %s\n", args[0])
+			return nil
+		},
+	}
+	keys.AddCommand(create, revoke)
+	return keys
+}

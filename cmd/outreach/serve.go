@@ -1,0 +1,60 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/backlinkoutreach/outreach/api"
+	"github.com/backlinkoutreach/outreach/internal/store"
+)
+
+func serveCmd(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "serve",
+		Short: "run the HTTP API",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			db, err := e.openDB(cmd, false)
+			if err != nil {
+				return err
+			}
+			defer store.Close(db)
+			srv := api.New(api.Deps{DB: db, Config: e.cfg, Log: e.log})
+			return serveHTTP(cmd.Context(), e, srv.Handler())
+		},
+	}
+}
+
+// serveHTTP listens on HTTP_ADDR until ctx ends (SIGINT/SIGTERM), then
+// drains in-flight requests for up to 30 s.
+func serveHTTP(ctx context.Context, e *env, h http.Handler) error {
+	ln, err := net.Listen("tcp", e.cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("HTTP_ADDR %s: %w", e.cfg.HTTPAddr, err)
+	}
+	hs := api.HTTPServer(e.cfg.HTTPAddr, h)
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	e.log.Info("API listening", "addr", "http://"+ln.Addr().String())
+	select {
+	case err := <-errc:
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+	e.log.Info("shutting down")
+	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(shutCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,46 @@
+-- +goose Up
+-- Inbound mail. Matched replies carry the user, campaign, lead and attempt;
+-- unmatched mail is kept with those empty. dedupe_key is the Message-ID, or a
+-- content hash when the message has none, so a message seen twice (or in two
+-- folders) is stored once.
+CREATE TABLE replies (
+    id             text PRIMARY KEY,
+    user_id        text REFERENCES users(id) ON DELETE CASCADE,
+    campaign_id    text REFERENCES campaigns(id) ON DELETE CASCADE,
+    lead_id        text REFERENCES leads(id) ON DELETE CASCADE,
+    attempt_id     text REFERENCES attempts(id) ON DELETE SET NULL,
+    dedupe_key     text NOT NULL UNIQUE,
+    message_id     text NOT NULL DEFAULT '',
+    in_reply_to    text NOT NULL DEFAULT '',
+    from_address   text NOT NULL DEFAULT '',
+    to_address     text NOT NULL DEFAULT '',
+    subject        text NOT NULL DEFAULT '',
+    body_text      text NOT NULL DEFAULT '',
+    classification text NOT NULL DEFAULT '',
+    bounce_kind    text NOT NULL DEFAULT '',
+    bounce_code    text NOT NULL DEFAULT '',
+    ooo_until      timestamptz,
+    parsed         boolean NOT NULL DEFAULT true,
+    parse_error    text NOT NULL DEFAULT '',
+    source         text NOT NULL,
+    mailbox        text NOT NULL DEFAULT '',
+    received_at    timestamptz NOT NULL,
+    created_at     timestamptz NOT NULL,
+    updated_at     timestamptz NOT NULL
+);
+CREATE INDEX replies_campaign ON replies (campaign_id, received_at);
+CREATE INDEX replies_user ON replies (user_id, classification);
+
+-- Where each polled mailbox stopped: the next poll fetches UIDs above last_uid
+-- while uid_validity is unchanged, and starts over (dedupe keeps it safe) when
+-- it changes.
+CREATE TABLE imap_checkpoints (
+    mailbox      text PRIMARY KEY,
+    uid_validity bigint NOT NULL,
+    last_uid     bigint NOT NULL,
+    updated_at   timestamptz NOT NULL
+);
+
+-- +goose Down
+DROP TABLE imap_checkpoints;
+DROP TABLE replies;

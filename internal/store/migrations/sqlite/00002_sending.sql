@@ -1,0 +1,73 @@
+-- +goose Up
+-- The send ledger: one row per (lead, step), pending -> sending -> sent |
+-- failed | unknown. A row found in sending after a crash becomes unknown and
+-- is never sent again.
+CREATE TABLE attempts (
+    id               text PRIMARY KEY,
+    user_id          text NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    campaign_id      text NOT NULL REFERENCES campaigns(id) ON DELETE CASCADE,
+    lead_id          text NOT NULL REFERENCES leads(id) ON DELETE CASCADE,
+    step             integer NOT NULL,
+    state            text NOT NULL,
+    message_id       text NOT NULL,
+    in_reply_to      text NOT NULL DEFAULT '',
+    recipient        text NOT NULL,
+    recipient_domain text NOT NULL,
+    subject          text NOT NULL,
+    body             text NOT NULL,
+    legal_basis      text NOT NULL DEFAULT '',
+    error            text NOT NULL DEFAULT '',
+    created_at       datetime NOT NULL,
+    updated_at       datetime NOT NULL,
+    sending_at       datetime,
+    sent_at          datetime,
+    CONSTRAINT attempts_lead_step UNIQUE (lead_id, step)
+);
+CREATE UNIQUE INDEX attempts_message_id ON attempts (message_id);
+CREATE INDEX attempts_campaign ON attempts (campaign_id, state);
+CREATE INDEX attempts_campaign_sent ON attempts (campaign_id, sent_at);
+CREATE INDEX attempts_user_recipient ON attempts (user_id, recipient, created_at);
+
+-- Daily send counters. scope is user, domain or campaign; scope_key is empty,
+-- the recipient domain or the campaign id; day is YYYY-MM-DD (UTC for user and
+-- domain, the campaign's timezone for campaign). A slot is reserved before the
+-- SMTP conversation and released if the message never reached the server, so
+-- concurrent sends can never push a counter past its cap.
+CREATE TABLE send_counters (
+    user_id   text NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    scope     text NOT NULL,
+    scope_key text NOT NULL,
+    day       text NOT NULL,
+    count     integer NOT NULL DEFAULT 0,
+    PRIMARY KEY (user_id, scope, scope_key, day)
+);
+
+CREATE TABLE audit_entries (
+    id          text PRIMARY KEY,
+    user_id     text NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    campaign_id text NOT NULL DEFAULT '',
+    lead_id     text NOT NULL DEFAULT '',
+    step        integer,
+    recipient   text NOT NULL DEFAULT '',
+    result      text NOT NULL,
+    reason      text NOT NULL DEFAULT '',
+    legal_basis text NOT NULL DEFAULT '',
+    created_at  datetime NOT NULL
+);
+CREATE INDEX audit_entries_user ON audit_entries (user_id, created_at, id);
+
+CREATE TABLE suppressions (
+    id         text PRIMARY KEY,
+    user_id    text NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    value      text NOT NULL,
+    reason     text NOT NULL DEFAULT '',
+    source     text NOT NULL,
+    created_at datetime NOT NULL,
+    CONSTRAINT suppressions_user_value UNIQUE (user_id, value)
+);
+
+-- +goose Down
+DROP TABLE suppressions;
+DROP TABLE audit_entries;
+DROP TABLE send_counters;
+DROP TABLE attempts;

@@ -1,0 +1,16 @@
+package models
+
+import "github.com/google/uuid"
+
+// NewID returns a new UUIDv7: unique, and ordered by creation time, so
+// keyset pagination by id follows insertion order.
+func NewID() string {
+	return uuid.Must(uuid.NewV7()).String()
+}
+
+// ValidID reports whether s looks like an id this service issued; anything
+// else cannot name a row and is answered as not found.
+func ValidID(s string) bool {
+	_, err := uuid.Parse(s)
+	return err == nil && len(s) == 36
+}
