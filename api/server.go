@@ -32,6 +32,8 @@ type Deps struct {
 	Log    *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Engine starts and signals workflows; nil only in HTTP-layer tests.
+	Engine Engine
 	// Ready lists extra readiness checks beside the database.
 	Ready []Check
 	// ObserveHTTP, when set, receives every request's route, status and
