@@ -60,4 +60,3 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.AddCommand(serveCmd(e), migrateCmd(e), usersCmd(e), keysCmd(e))
 	return root
 }
-
