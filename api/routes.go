@@ -13,4 +13,6 @@ func (s *Server) registerRoutes() {
 		Response: HealthResponse{}, Handler: s.readyz})
 	s.handle(s.public, Route{Method: http.MethodGet, Path: "/openapi.json", Summary: "this API as OpenAPI 3.1", Tag: "operations",
 		Response: map[string]any{}, Handler: s.serveOpenAPI})
+	s.handle(s.public, Route{Method: http.MethodGet, Path: "/metrics", Summary: "Prometheus metrics (engine, HTTP, Temporal SDK, Go runtime)", Tag: "operations",
+		Response: "", Produces: "text/plain; version=0.0.4", Handler: s.metricsHandler()})
 }
