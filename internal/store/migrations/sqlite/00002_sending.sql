@@ -21,6 +21,10 @@ CREATE TABLE attempts (
     updated_at       datetime NOT NULL,
     sending_at       datetime,
     sent_at          datetime,
+    -- slot_at is the min-gap slot reserved for this send (see campaigns.next_send_at);
+    -- tries counts SMTP conversations started for the row.
+    slot_at          datetime,
+    tries            integer NOT NULL DEFAULT 0,
     CONSTRAINT attempts_lead_step UNIQUE (lead_id, step)
 );
 CREATE UNIQUE INDEX attempts_message_id ON attempts (message_id);
@@ -55,6 +59,7 @@ CREATE TABLE audit_entries (
     created_at  datetime NOT NULL
 );
 CREATE INDEX audit_entries_user ON audit_entries (user_id, created_at, id);
+CREATE INDEX audit_entries_campaign ON audit_entries (campaign_id, created_at, id);
 
 CREATE TABLE suppressions (
     id         text PRIMARY KEY,
@@ -66,7 +71,33 @@ CREATE TABLE suppressions (
     CONSTRAINT suppressions_user_value UNIQUE (user_id, value)
 );
 
+-- next_send_at is the earliest moment the campaign's next send may start:
+-- each approved send moves it on by the minimum gap plus a random jitter, so
+-- sends of one campaign are spaced even across workers.
+ALTER TABLE campaigns ADD COLUMN next_send_at datetime;
+
+-- parked_at marks a lead whose send found its campaign paused; resuming the
+-- campaign wakes exactly these leads. blocked_reason is set when the policy
+-- refused a lead for good (suppressed, duplicate, ...): it is no longer
+-- counted as a first touch in flight.
+ALTER TABLE leads ADD COLUMN parked_at datetime;
+ALTER TABLE leads ADD COLUMN blocked_reason text NOT NULL DEFAULT '';
+
+-- The campaign workflow's selections: leads without a workflow, leads ready
+-- for their first touch, first touches in flight per user, parked leads.
+CREATE INDEX leads_unstarted ON leads (campaign_id, id) WHERE workflow_started = false;
+CREATE INDEX leads_ready ON leads (campaign_id, id) WHERE dispatched_at IS NULL AND status = 'discovered';
+CREATE INDEX leads_inflight ON leads (user_id, campaign_id) WHERE dispatched_at IS NOT NULL AND status = 'discovered';
+CREATE INDEX leads_parked ON leads (campaign_id, id) WHERE parked_at IS NOT NULL;
+
 -- +goose Down
+DROP INDEX leads_parked;
+DROP INDEX leads_inflight;
+DROP INDEX leads_ready;
+DROP INDEX leads_unstarted;
+ALTER TABLE leads DROP COLUMN blocked_reason;
+ALTER TABLE leads DROP COLUMN parked_at;
+ALTER TABLE campaigns DROP COLUMN next_send_at;
 DROP TABLE suppressions;
 DROP TABLE audit_entries;
 DROP TABLE send_counters;

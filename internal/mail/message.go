@@ -1,0 +1,113 @@
+// Package mail builds and sends the engine's outreach messages over SMTP
+// with go-mail: deterministic Message-IDs, threading headers on follow-ups,
+// RFC 8058 one-click List-Unsubscribe, a plain-text body always and an HTML
+// alternative when the step has one. Send classifies every failure as
+// permanent (5xx), temporary (4xx, network) or ambiguous (the connection
+// broke after the message was handed over), because the caller's ledger
+// must never send a message twice.
+package mail
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	gomail "github.com/wneessen/go-mail"
+)
+
+// Message is one outgoing e-mail.
+type Message struct {
+	// MessageID, InReplyTo and References are without angle brackets.
+	MessageID  string
+	InReplyTo  string
+	References []string
+	From       string
+	FromName   string
+	To         string
+	ToName     string
+	Subject    string
+	Text       string
+	HTML       string
+	// UnsubscribeURL is the https one-click link; UnsubscribeMailto the
+	// address of the mailto alternative.
+	UnsubscribeURL    string
+	UnsubscribeMailto string
+	Date              time.Time
+}
+
+// MessageID is the deterministic id of step of the lead's sequence in a
+// campaign: a retried send carries the same id, so the receiving side and
+// the reply matcher recognise it. Ids are UUIDs: no personal data.
+func MessageID(campaignID, leadID string, step int, domain string) string {
+	if domain == "" {
+		domain = "localhost"
+	}
+	return fmt.Sprintf("outreach.%s.%s.s%d@%s", campaignID, leadID, step, domain)
+}
+
+// FollowUpSubject is the subject of a follow-up in the thread started by
+// subject: "Re: " once, however often it is applied.
+func FollowUpSubject(subject string) string {
+	s := strings.TrimSpace(subject)
+	if strings.HasPrefix(strings.ToLower(s), "re:") {
+		return s
+	}
+	return "Re: " + s
+}
+
+// oneLine keeps user text from adding header lines.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(strings.NewReplacer("\r", " ", "\n", " ").Replace(s)), " ")
+}
+
+func bracket(id string) string { return "<" + oneLine(id) + ">" }
+
+// Build turns m into a go-mail message.
+func Build(m Message) (*gomail.Msg, error) {
+	if m.MessageID == "" || m.To == "" || m.From == "" {
+		return nil, fmt.Errorf("build message: Message-ID, From and To are required")
+	}
+	msg := gomail.NewMsg(gomail.WithNoDefaultUserAgent())
+	if err := msg.FromFormat(oneLine(m.FromName), m.From); err != nil {
+		return nil, fmt.Errorf("build message: from: %w", err)
+	}
+	if err := msg.AddToFormat(oneLine(m.ToName), m.To); err != nil {
+		return nil, fmt.Errorf("build message: to: %w", err)
+	}
+	msg.Subject(oneLine(m.Subject))
+	msg.SetMessageIDWithValue(oneLine(m.MessageID))
+	date := m.Date
+	if date.IsZero() {
+		date = time.Now()
+	}
+	msg.SetDateWithValue(date)
+	if m.InReplyTo != "" {
+		msg.SetGenHeaderPreformatted(gomail.HeaderInReplyTo, bracket(m.InReplyTo))
+	}
+	if len(m.References) > 0 {
+		refs := make([]string, len(m.References))
+		for i, r := range m.References {
+			refs[i] = bracket(r)
+		}
+		msg.SetGenHeaderPreformatted(gomail.HeaderReferences, strings.Join(refs, " "))
+	}
+	var unsub []string
+	if m.UnsubscribeMailto != "" {
+		unsub = append(unsub, "<mailto:"+oneLine(m.UnsubscribeMailto)+"?subject=unsubscribe>")
+	}
+	if m.UnsubscribeURL != "" {
+		unsub = append(unsub, "<"+oneLine(m.UnsubscribeURL)+">")
+	}
+	if len(unsub) > 0 {
+		msg.SetGenHeaderPreformatted(gomail.HeaderListUnsubscribe, strings.Join(unsub, ", "))
+	}
+	if m.UnsubscribeURL != "" {
+		// RFC 8058: one-click needs the https link to be present.
+		msg.SetGenHeaderPreformatted(gomail.HeaderListUnsubscribePost, "List-Unsubscribe=One-Click")
+	}
+	msg.SetBodyString(gomail.TypeTextPlain, m.Text)
+	if strings.TrimSpace(m.HTML) != "" {
+		msg.AddAlternativeString(gomail.TypeTextHTML, m.HTML)
+	}
+	return msg, nil
+}
