@@ -15,4 +15,69 @@ func (s *Server) registerRoutes() {
 		Response: map[string]any{}, Handler: s.serveOpenAPI})
 	s.handle(s.public, Route{Method: http.MethodGet, Path: "/metrics", Summary: "Prometheus metrics (engine, HTTP, Temporal SDK, Go runtime)", Tag: "operations",
 		Response: "", Produces: "text/plain; version=0.0.4", Handler: s.metricsHandler()})
+
+	// Campaigns.
+	s.handle(s.authed, Route{Method: http.MethodPost, Path: "/campaigns", Summary: "create a campaign (state draft)", Tag: "campaigns",
+		Request: CampaignCreate{}, Response: CampaignOut{}, Status: http.StatusCreated, Handler: s.createCampaign})
+	s.handle(s.authed, Route{Method: http.MethodGet, Path: "/campaigns", Summary: "list your campaigns, newest first, with lead counts per status", Tag: "campaigns",
+		Response: CampaignList{}, Handler: s.listCampaigns, Query: []QueryParam{
+			{Name: "state", Description: "only campaigns in this state: draft, active, paused or archived"},
+			{Name: "include_archived", Type: "boolean", Description: "also list archived campaigns (hidden by default)"},
+			{Name: "limit", Type: "integer", Description: "page size, 1 to 200, default 50"},
+			{Name: "cursor", Description: "next_cursor of the previous page"},
+		}})
+	s.handle(s.campaign, Route{Method: http.MethodGet, Path: "", Summary: "one campaign with lead counts and effective settings", Tag: "campaigns",
+		Response: CampaignOut{}, Handler: s.getCampaign})
+	s.handle(s.campaign, Route{Method: http.MethodPatch, Path: "", Summary: "change name, description, keywords or settings (settings merged per top-level key)", Tag: "campaigns",
+		Request: CampaignPatch{}, Response: CampaignOut{}, Handler: s.patchCampaign})
+	s.handle(s.campaign, Route{Method: http.MethodDelete, Path: "", Summary: "delete a campaign: stops its workflows, removes its leads, e-mails, replies and analytics", Tag: "campaigns",
+		Status: http.StatusNoContent, Handler: s.deleteCampaign})
+	s.handle(s.campaign, Route{Method: http.MethodPost, Path: "/archive", Summary: "archive a campaign (hidden from the list, no sending)", Tag: "campaigns",
+		Response: CampaignOut{}, Handler: s.archiveCampaign})
+	s.handle(s.campaign, Route{Method: http.MethodPost, Path: "/unarchive", Summary: "restore an archived campaign; one that was active comes back paused", Tag: "campaigns",
+		Response: CampaignOut{}, Handler: s.unarchiveCampaign})
+	s.handle(s.campaign, Route{Method: http.MethodGet, Path: "/sequence", Summary: "the campaign's effective e-mail sequence", Tag: "email",
+		Response: SequenceOut{}, Handler: s.getSequence})
+	s.handle(s.campaign, Route{Method: http.MethodPut, Path: "/sequence", Summary: "set the campaign's e-mail sequence (pitch and follow-ups)", Tag: "email",
+		Request: SequenceInput{}, Response: SequenceOut{}, Handler: s.putSequence})
+
+	// Leads. Routes with :lead_id go in the lead group, whose middleware
+	// answers 404 BacklinkLeadNotFoundError for a lead outside the campaign.
+	lead := s.campaign.Group("/leads/:lead_id", s.loadLead())
+	s.handle(s.campaign, Route{Method: http.MethodPost, Path: "/leads", Summary: "add one lead (409 if the campaign has its website)", Tag: "leads",
+		Request: LeadInput{}, Response: LeadOut{}, Status: http.StatusCreated, Handler: s.addLead})
+	s.handle(s.campaign, Route{Method: http.MethodPost, Path: "/leads/bulk", Summary: "add up to 10,000 leads (a JSON array); duplicates skipped, invalid rows reported, valid rows kept", Tag: "leads",
+		Request: []LeadInput{}, Response: BulkAddResult{}, Handler: s.bulkAddLeads})
+	s.handle(s.campaign, Route{Method: http.MethodGet, Path: "/leads", Summary: "list leads with filters, sort and cursor pagination", Tag: "leads",
+		Response: LeadList{}, Handler: s.listLeads, Query: []QueryParam{
+			{Name: "status", Description: "only leads in these statuses (comma-separated)"},
+			{Name: "min_quality", Type: "number", Description: "only leads with quality_score at least this (0 to 1)"},
+			{Name: "q", Description: "text searched in website URL, title, contact e-mail and name (case-insensitive)"},
+			{Name: "sort", Description: "created_at (default), -created_at, quality_score or -quality_score; unscored leads rank lowest"},
+			{Name: "limit", Type: "integer", Description: "page size, 1 to 500, default 50"},
+			{Name: "cursor", Description: "next_cursor of the previous page (same sort)"},
+		}})
+	s.handle(lead, Route{Method: http.MethodGet, Path: "", Summary: "one lead with its e-mails, replies and timeline", Tag: "leads",
+		Response: LeadDetail{}, Handler: s.getLead})
+
+	// E-mail templates and preview. Routes with :template_id go in the
+	// template group, whose middleware answers 404
+	// BacklinkTemplateNotFoundError for a template the caller does not own.
+	tmpl := s.authed.Group("/emails/templates/:template_id", s.loadTemplate())
+	s.handle(s.authed, Route{Method: http.MethodPost, Path: "/emails/templates", Summary: "create an e-mail template", Tag: "email",
+		Request: TemplateInput{}, Response: TemplateOut{}, Status: http.StatusCreated, Handler: s.createTemplate})
+	s.handle(s.authed, Route{Method: http.MethodGet, Path: "/emails/templates", Summary: "list your e-mail templates", Tag: "email",
+		Response: TemplateList{}, Handler: s.listTemplates, Query: []QueryParam{
+			{Name: "category", Description: "only templates of this category"},
+			{Name: "limit", Type: "integer", Description: "page size, 1 to 200, default 50"},
+			{Name: "cursor", Description: "next_cursor of the previous page"},
+		}})
+	s.handle(tmpl, Route{Method: http.MethodGet, Path: "", Summary: "one e-mail template", Tag: "email",
+		Response: TemplateOut{}, Handler: s.getTemplate})
+	s.handle(tmpl, Route{Method: http.MethodPut, Path: "", Summary: "replace an e-mail template", Tag: "email",
+		Request: TemplateInput{}, Response: TemplateOut{}, Handler: s.putTemplate})
+	s.handle(tmpl, Route{Method: http.MethodDelete, Path: "", Summary: "delete an e-mail template (409 while a campaign sequence uses it)", Tag: "email",
+		Status: http.StatusNoContent, Handler: s.deleteTemplate})
+	s.handle(s.authed, Route{Method: http.MethodPost, Path: "/emails/preview", Summary: "render a template or inline subject and body for a lead; lists unknown and unfilled placeholders", Tag: "email",
+		Request: PreviewRequest{}, Response: PreviewOut{}, Handler: s.preview})
 }

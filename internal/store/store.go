@@ -7,6 +7,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io/fs"
 	"log/slog"
 	"net/url"
@@ -154,7 +155,7 @@ func Close(db *gorm.DB) {
 // Migrate applies every pending embedded migration for db's dialect. On
 // PostgreSQL an advisory lock lets several processes start at once.
 func Migrate(ctx context.Context, db *gorm.DB) error {
-	p, err := provider(db)
+	p, err := provider(ctx, db)
 	if err != nil {
 		return err
 	}
@@ -164,7 +165,7 @@ func Migrate(ctx context.Context, db *gorm.DB) error {
 	return nil
 }
 
-func provider(db *gorm.DB) (*goose.Provider, error) {
+func provider(ctx context.Context, db *gorm.DB) (*goose.Provider, error) {
 	sqlDB, err := db.DB()
 	if err != nil {
 		return nil, fmt.Errorf("migrate: %w", err)
@@ -173,7 +174,19 @@ func provider(db *gorm.DB) (*goose.Provider, error) {
 	var opts []goose.ProviderOption
 	if DialectOf(db) == Postgres {
 		dialect, dir = goose.DialectPostgres, "migrations/postgres"
-		locker, err := lock.NewPostgresSessionLocker()
+		// The advisory lock is database-wide; keyed by schema, processes
+		// migrating the same schema still exclude each other while
+		// migrations of different schemas (one per test) do not queue.
+		var schema string
+		if err := db.WithContext(ctx).Raw("SELECT current_schema()").Scan(&schema).Error; err != nil {
+			return nil, fmt.Errorf("migrate: %w", err)
+		}
+		h := fnv.New64a()
+		_, _ = h.Write([]byte("goose:" + schema))
+		locker, err := lock.NewPostgresSessionLocker(
+			lock.WithLockID(int64(h.Sum64()>>1)), //nolint:gosec // shifted into int64 range
+			lock.WithLockTimeout(1, 300),
+		)
 		if err != nil {
 			return nil, fmt.Errorf("migrate: %w", err)
 		}
@@ -195,7 +208,7 @@ var ErrSchemaBehind = errors.New("the database schema is behind this binary: run
 
 // CheckMigrated returns ErrSchemaBehind when migrations are pending.
 func CheckMigrated(ctx context.Context, db *gorm.DB) error {
-	p, err := provider(db)
+	p, err := provider(ctx, db)
 	if err != nil {
 		return err
 	}
