@@ -1,0 +1,109 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	"gorm.io/gorm"
+
+	"github.com/backlinkoutreach/outreach/internal/mail"
+	"github.com/backlinkoutreach/outreach/models"
+)
+
+// ComposedStep is one step of a campaign's sequence with its template
+// resolved.
+type ComposedStep struct {
+	Subject   string
+	Body      string
+	HTML      string
+	DelayDays float64
+	// Missing names a template the step uses that no longer exists.
+	Missing string
+}
+
+// SequenceSteps resolves the effective sequence of normalised settings,
+// loading the templates its steps name.
+func SequenceSteps(ctx context.Context, db *gorm.DB, userID string, s models.CampaignSettings) ([]ComposedStep, error) {
+	return sequenceSteps(db.WithContext(ctx), userID, s)
+}
+
+func sequenceSteps(tx *gorm.DB, userID string, s models.CampaignSettings) ([]ComposedStep, error) {
+	seq := s.Normalized().Sequence
+	var ids []string
+	for _, st := range seq {
+		if st.TemplateID != "" && models.ValidID(st.TemplateID) {
+			ids = append(ids, st.TemplateID)
+		}
+	}
+	tpls := map[string]models.Template{}
+	if len(ids) > 0 {
+		var ts []models.Template
+		if err := tx.Where("user_id = ? AND id IN ?", userID, ids).Find(&ts).Error; err != nil {
+			return nil, fmt.Errorf("load sequence templates: %w", err)
+		}
+		for _, t := range ts {
+			tpls[t.ID] = t
+		}
+	}
+	out := make([]ComposedStep, len(seq))
+	for i, st := range seq {
+		cs := ComposedStep{Subject: st.Subject, Body: st.Body, HTML: st.HTMLBody, DelayDays: st.DelayDays}
+		if st.TemplateID != "" {
+			t, ok := tpls[st.TemplateID]
+			if !ok {
+				cs.Missing = st.TemplateID
+			}
+			cs.Subject, cs.Body, cs.HTML = t.Subject, t.Body, t.HTMLBody
+		}
+		out[i] = cs
+	}
+	return out, nil
+}
+
+// Rendered is one step rendered for one lead.
+type Rendered struct {
+	Subject string
+	Text    string
+	HTML    string
+	// Problems lists placeholders that would leave the message broken:
+	// "unfilled:name", "unknown:foo".
+	Problems []string
+}
+
+// RenderStep renders step i of steps for lead l. Follow-ups (i > 0) go out
+// as "Re: <thread subject>": threadSubject is the subject step 0 was sent
+// with, or empty to render step 0's subject now.
+func RenderStep(c models.Campaign, l models.Lead, steps []ComposedStep, i int, threadSubject string) Rendered {
+	values := models.PlaceholderValues(c, l)
+	problems := map[string]bool{}
+	render := func(text string) string {
+		r := models.Render(text, values)
+		for _, u := range r.Unknown {
+			problems["unknown:"+u] = true
+		}
+		for _, u := range r.Unfilled {
+			problems["unfilled:"+u] = true
+		}
+		return r.Text
+	}
+	out := Rendered{}
+	if i == 0 {
+		out.Subject = render(steps[0].Subject)
+	} else {
+		if threadSubject == "" {
+			threadSubject = render(steps[0].Subject)
+		}
+		out.Subject = mail.FollowUpSubject(threadSubject)
+	}
+	out.Text = render(steps[i].Body)
+	if strings.TrimSpace(steps[i].HTML) != "" {
+		out.HTML = render(steps[i].HTML)
+	}
+	for p := range problems {
+		out.Problems = append(out.Problems, p)
+	}
+	sort.Strings(out.Problems)
+	return out
+}
