@@ -155,9 +155,15 @@ func checkScore(v *models.ValidationError, field string, p *float64) {
 }
 
 // decodeStrictInto decodes raw (one JSON value) into dst the way decodeJSON
-// decodes a body, naming bad fields under prefix ("settings",
-// "[3]"), so nested objects get details that point at the right place.
+// decodes a body, naming bad fields under prefix ("settings"), so nested
+// objects get details that point at the right place. A value that is wrong
+// as a whole is named prefix, or "body" without one.
 func decodeStrictInto(raw json.RawMessage, dst any, prefix string) error {
+	return decodeStrictNamed(raw, dst, prefix, orBody(prefix))
+}
+
+// decodeStrictNamed is decodeStrictInto naming a wrong whole value whole.
+func decodeStrictNamed(raw json.RawMessage, dst any, prefix, whole string) error {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	err := dec.Decode(dst)
@@ -173,16 +179,16 @@ func decodeStrictInto(raw json.RawMessage, dst any, prefix string) error {
 	var typ *json.UnmarshalTypeError
 	switch {
 	case errors.As(err, &typ):
-		field := prefix
+		field := whole
 		if typ.Field != "" {
 			field = joinField(prefix, typ.Field)
 		}
 		v.Add(field, fmt.Sprintf("must be %s, not %s", jsonTypeName(typ.Type.Kind().String()), typ.Value))
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		name := strings.TrimPrefix(err.Error(), "json: unknown field ")
-		v.Add(orBody(prefix), "unknown field "+name)
+		v.Add(whole, "unknown field "+name)
 	default:
-		v.Add(orBody(prefix), "is not valid JSON")
+		v.Add(whole, "is not valid JSON")
 	}
 	return v
 }

@@ -32,18 +32,34 @@ type LeadInput struct {
 	Source              string   `json:"source,omitempty" doc:"manual, bulk, csv, discovery or api; defaults to manual for a single add and bulk for a bulk add"`
 }
 
-// leadRow is how a lead is decoded: LeadInput plus the fields a client may
-// expect to set but may not, so they get an explanation rather than a bare
-// "unknown field".
+// leadRow is how a lead is decoded: LeadInput's fields plus those a client
+// may expect to set but may not, so they get an explanation rather than a
+// bare "unknown field". (Not an embedded LeadInput: decode errors would then
+// name fields "LeadInput.quality_score".)
 type leadRow struct {
-	LeadInput
-	Status json.RawMessage `json:"status"`
-	ID     json.RawMessage `json:"id"`
+	WebsiteURL          string          `json:"website_url"`
+	WebsiteTitle        string          `json:"website_title"`
+	ContactEmail        string          `json:"contact_email"`
+	ContactName         string          `json:"contact_name"`
+	QualityScore        *float64        `json:"quality_score"`
+	RelevanceScore      *float64        `json:"relevance_score"`
+	GuestPostLikelihood *float64        `json:"guest_post_likelihood"`
+	Source              string          `json:"source"`
+	Status              json.RawMessage `json:"status"`
+	ID                  json.RawMessage `json:"id"`
+}
+
+func (r leadRow) input() LeadInput {
+	return LeadInput{
+		WebsiteURL: r.WebsiteURL, WebsiteTitle: r.WebsiteTitle, ContactEmail: r.ContactEmail, ContactName: r.ContactName,
+		QualityScore: r.QualityScore, RelevanceScore: r.RelevanceScore, GuestPostLikelihood: r.GuestPostLikelihood,
+		Source: r.Source,
+	}
 }
 
 // validate checks a decoded row; see ValidateLead.
 func (r leadRow) validate(defaultSource models.LeadSource) (models.Lead, error) {
-	l, err := ValidateLead(r.LeadInput, defaultSource)
+	l, err := ValidateLead(r.input(), defaultSource)
 	if !present(r.Status) && !present(r.ID) {
 		return l, err
 	}
@@ -147,7 +163,11 @@ func newLeadBatch(camp models.Campaign, source models.LeadSource, now time.Time,
 // add validates row index; invalid rows are recorded as failed, repeats of
 // an earlier row as skipped.
 func (b *leadBatch) add(index int, in LeadInput) {
-	b.addRow(index, leadRow{LeadInput: in})
+	b.addRow(index, leadRow{
+		WebsiteURL: in.WebsiteURL, WebsiteTitle: in.WebsiteTitle, ContactEmail: in.ContactEmail, ContactName: in.ContactName,
+		QualityScore: in.QualityScore, RelevanceScore: in.RelevanceScore, GuestPostLikelihood: in.GuestPostLikelihood,
+		Source: in.Source,
+	})
 }
 
 func (b *leadBatch) addRow(index int, r leadRow) {

@@ -168,7 +168,7 @@ func (s *Server) bulkAddLeads(c *gin.Context) {
 	b := newLeadBatch(camp, models.SourceBulk, s.now(), len(rows))
 	for i, raw := range rows {
 		var row leadRow
-		if err := decodeStrictInto(raw, &row, ""); err != nil {
+		if err := decodeStrictNamed(raw, &row, "", "row"); err != nil {
 			b.fail(i, rawWebsiteURL(raw), err)
 			continue
 		}
