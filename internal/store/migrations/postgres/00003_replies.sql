@@ -30,6 +30,26 @@ CREATE TABLE replies (
 );
 CREATE INDEX replies_campaign ON replies (campaign_id, received_at);
 CREATE INDEX replies_user ON replies (user_id, classification);
+CREATE INDEX replies_lead ON replies (lead_id, received_at);
+
+-- A reply's effect on its lead workflow (the reply signal), delivered after
+-- the reply is stored and retried until it lands. state: pending,
+-- delivered, or no_workflow (the lead's workflow had already finished; the
+-- reply still counts). A reclassification sets it back to pending.
+CREATE TABLE reply_effects (
+    reply_id     text PRIMARY KEY REFERENCES replies(id) ON DELETE CASCADE,
+    state        text NOT NULL,
+    reclassified boolean NOT NULL DEFAULT false,
+    tries        integer NOT NULL DEFAULT 0,
+    last_error   text NOT NULL DEFAULT '',
+    created_at   timestamptz NOT NULL,
+    updated_at   timestamptz NOT NULL
+);
+CREATE INDEX reply_effects_state ON reply_effects (state, updated_at);
+
+-- Matching a reply by its sender looks up the latest attempt to that address
+-- across users (the IMAP mailbox is shared).
+CREATE INDEX attempts_recipient ON attempts (recipient, created_at);
 
 -- Where each polled mailbox stopped: the next poll fetches UIDs above last_uid
 -- while uid_validity is unchanged, and starts over (dedupe keeps it safe) when
@@ -42,5 +62,7 @@ CREATE TABLE imap_checkpoints (
 );
 
 -- +goose Down
+DROP INDEX attempts_recipient;
 DROP TABLE imap_checkpoints;
+DROP TABLE reply_effects;
 DROP TABLE replies;

@@ -1,0 +1,334 @@
+package inbox
+
+import (
+	"context"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/backlinkoutreach/outreach/models"
+)
+
+// Result is the classification of one message.
+type Result struct {
+	// Tag is one of models.ReplyTags.
+	Tag string
+	// BounceKind is hard or soft for a failed delivery, empty for other
+	// tags and for delivery reports that report no failure.
+	BounceKind string
+	// BounceCode is the status code of a bounce (5.1.1, or 550).
+	BounceCode string
+	// BounceRecipient is the address that failed, when the bounce names it.
+	BounceRecipient string
+	// Until is the out-of-office return time; nil when none was stated.
+	Until *time.Time
+	// By names the classifier that decided: rules or llm.
+	By string
+	// Rule says which signal decided, for logs and debugging.
+	Rule string
+}
+
+// Classifier sorts a parsed message into a tag.
+type Classifier interface {
+	Classify(ctx context.Context, m *Message) (Result, error)
+}
+
+// Rules is the built-in classifier: header signals first (delivery reports,
+// automatic replies), then phrase rules over what the sender wrote (the
+// quoted history and signature are already stripped). It is deterministic
+// and never fails.
+type Rules struct{}
+
+var _ Classifier = Rules{}
+
+// Classify implements Classifier.
+func (Rules) Classify(_ context.Context, m *Message) (Result, error) {
+	return classifyRules(m), nil
+}
+
+// ClassifyRules is Rules.Classify without the context.
+func ClassifyRules(m *Message) Result { return classifyRules(m) }
+
+func classifyRules(m *Message) Result {
+	if r, ok := bounceResult(m); ok {
+		return r
+	}
+	text := normalizePhrases(m.Reply)
+	subject := normalizePhrases(m.Subject)
+	if m.Signals.Automatic() || autoSubject.MatchString(subject) || m.Signals.ReportType == "disposition-notification" {
+		return oooResult(m, "header")
+	}
+	f := features(text)
+	switch {
+	case f.unsubscribe:
+		return Result{Tag: models.ReplyUnsubscribe, By: "rules", Rule: "unsubscribe phrase"}
+	case f.payAmount:
+		// An amount of money in a reply to a pitch is a price.
+		return Result{Tag: models.ReplyAsksPayment, By: "rules", Rule: "price"}
+	case f.notInterested && f.interested < 3:
+		return Result{Tag: models.ReplyNotInterested, By: "rules", Rule: "refusal"}
+	case f.payWord:
+		return Result{Tag: models.ReplyAsksPayment, By: "rules", Rule: "payment word"}
+	case (f.referral || f.hedge) && f.interested < 2:
+		return Result{Tag: models.ReplyNeutral, By: "rules", Rule: "referral or hedge"}
+	case f.interested > 0:
+		return Result{Tag: models.ReplyInterested, By: "rules", Rule: "acceptance"}
+	case f.ooo:
+		return oooResult(m, "away phrase")
+	}
+	return Result{Tag: models.ReplyNeutral, By: "rules", Rule: "default"}
+}
+
+func oooResult(m *Message, rule string) Result {
+	r := Result{Tag: models.ReplyOutOfOffice, By: "rules", Rule: rule}
+	ref := m.Date
+	if t, ok := ReturnDate(m.Reply+"\n\n"+m.Subject, ref); ok {
+		r.Until = &t
+	}
+	return r
+}
+
+// bounceResult recognises delivery reports: an RFC 3464 status part, or a
+// bounce written as plain text.
+func bounceResult(m *Message) (Result, bool) {
+	if m.DSN != nil && len(m.DSN.Recipients) > 0 {
+		rcpt, kind, ok := m.DSN.Failure()
+		if !ok {
+			// Every recipient was delivered or relayed: a report, not a
+			// failure. Stored as a bounce with no kind, it has no effect.
+			return Result{Tag: models.ReplyBounce, By: "rules", Rule: "delivery report without failure"}, true
+		}
+		code := rcpt.Status
+		if code == "" {
+			code = smtpRe.FindString(rcpt.Diagnostic)
+		}
+		return Result{Tag: models.ReplyBounce, BounceKind: kind, BounceCode: code, BounceRecipient: rcpt.Recipient,
+			By: "rules", Rule: "delivery status notification"}, true
+	}
+	if kind, code, rcpt, ok := plainBounce(m); ok {
+		return Result{Tag: models.ReplyBounce, BounceKind: kind, BounceCode: code, BounceRecipient: rcpt,
+			By: "rules", Rule: "bounce text"}, true
+	}
+	if m.Signals.ReportType == "delivery-status" {
+		// A report whose status part could not be read: a failure of
+		// unknown kind is treated as permanent only when a 5xx appears.
+		kind := BounceSoft
+		code := statusRe.FindString(m.Text)
+		if strings.HasPrefix(code, "5") {
+			kind = BounceHard
+		}
+		return Result{Tag: models.ReplyBounce, BounceKind: kind, BounceCode: code, BounceRecipient: failedAddress(m),
+			By: "rules", Rule: "delivery report"}, true
+	}
+	return Result{}, false
+}
+
+// Subjects of automatic replies in the common clients and languages.
+var autoSubject = regexp.MustCompile(`^(automatic reply|auto[- ]?reply|autoreply|auto:|out of (the )?office|ooo\b|away\b|away from|on leave|on vacation|on holiday|abwesenheit|automatische antwort|réponse automatique|respuesta automática|risposta automatica|automatisch antwoord)`)
+
+// normalizePhrases lower-cases text, folds typographic quotes and dashes,
+// and joins the lines of a paragraph (mail is wrapped at ~76 columns, which
+// would split phrases), so one pattern covers what different clients
+// produce. Paragraphs stay on separate lines.
+func normalizePhrases(s string) string {
+	s = phraseFolder.Replace(strings.ToLower(s))
+	paras := strings.Split(s, "\n\n")
+	for i, p := range paras {
+		paras[i] = strings.Join(strings.Fields(p), " ")
+	}
+	return strings.Join(paras, "\n")
+}
+
+var phraseFolder = strings.NewReplacer("\u2019", "'", "\u2018", "'", "\u201c", `"`, "\u201d", `"`,
+	"\u2013", "-", "\u2014", "-", "\u00a0", " ", "\t", " ")
+
+type textFeatures struct {
+	unsubscribe   bool
+	notInterested bool
+	payAmount     bool
+	payWord       bool
+	interested    int
+	referral      bool
+	hedge         bool
+	ooo           bool
+}
+
+func rx(s string) *regexp.Regexp { return regexp.MustCompile(s) }
+
+var (
+	unsubRules = []*regexp.Regexp{
+		rx(`\bunsubscribe\b`),
+		rx(`\bopt(ed)?[- ]?out\b`),
+		rx(`\bremove\b[^.\n]{0,60}\b(list|lists|database|mailing|follow[- ]?ups?|e-?mails?|contacts?|outreach)\b`),
+		rx(`\btake (me|us|my [a-z-]+|this [a-z-]+) off\b`),
+		rx(`\bstop (e-?mailing|contacting|sending|writing|spamming|messaging)\b`),
+		rx(`\b(do not|don't|dont|never|didn't|did not) (e-?mail|contact|write to|send|message) (me|us|this|any|again)\b`),
+		rx(`\bno more (e-?mails|messages|follow[- ]?ups)\b`),
+		rx(`\b(don't|do not|didn't|did not) (want|wish) to (receive|get|hear)\b`),
+		rx(`\bdelete (my|our) (personal )?(data|details|information|address|contact)`),
+		rx(`^\s*(stop|remove|unsubscribe|opt out)[.!]*\s*$`),
+		rx(`\breport (this|you|it) (as|for) spam\b`),
+	}
+	notInterestedRules = []*regexp.Regexp{
+		rx(`\bnot interested\b`),
+		rx(`\bno interest\b`),
+		rx(`\bno,? thanks?\b`),
+		rx(`\bno,? thank you\b`),
+		rx(`\bthanks,? but no\b`),
+		rx(`\b(don't|do not|doesn't|does not|won't|will not|cannot|can't|can not|aren't|are not|isn't|is not|not|no longer|never) (currently |really |actually )?(accept|accepting|take|taking|publish|publishing|feature|featuring|consider|considering|looking for|open to|in a position|run|running|do|doing|work with|want|allow|allowing)\b`),
+		rx(`\b(we'll|we will|i'll|i will|have to|going to|gonna|i'm going to|we're going to) (pass|decline|say no)\b`),
+		rx(`(^|[.!] *)pass[.!]?\s*$`),
+		rx(`\bdecline\b`),
+		rx(`\bnot (a |the )?(good |right |great )?fit\b`),
+		rx(`\bnot (for us|for me)\b`),
+		rx(`\b(isn't|is not|not) (something|anything) (we|i)('d| would| will| can)?\b`),
+		rx(`\b(doesn't|does not|don't|do not) (align|fit|suit)\b`),
+		rx(`\b(all set|fully booked)\b`),
+		rx(`\b(answer is (still )?no|it's a no|still a no)\b`),
+		rx(`^\s*(no|nope)[.!]*\s*$`),
+		rx(`\bnope\b`),
+		rx(`\b(closed|stopped|ended|paused) (our |the |accepting |publishing )?(guest|external|contribut|submission)`),
+		rx(`\bon hiatus\b`),
+		rx(`\bin-house\b`),
+		rx(`\bwrite everything (myself|ourselves)\b`),
+		rx(`\bwe only (publish|work with|accept) (content|writers|articles|posts)? ?(written|from|by|we've|we have|commissioned)`),
+		rx(`\bwill not be (moving forward|proceeding)\b|\bnot (be )?moving forward\b`),
+		rx(`\bdifferent direction\b`),
+		rx(`\b(does not|doesn't) meet our\b`),
+	}
+	payWordRules = []*regexp.Regexp{
+		rx(`\b(fee|fees|price|prices|pricing|rate|rates|cost|costs|charge|charges|charging|invoice|sponsored|sponsorship|media kit|rate card|price list|paypal|payment|payable|upfront|paid|pay)\b`),
+		rx(`\bbudget([^-a-z]|$)`),
+		rx(`\b(via|through|by|or) wise\b`),
+	}
+	payAmountRules = []*regexp.Regexp{
+		rx(`[$€£]\s?\d`),
+		rx(`\b\d[\d,.]*\s?(\$|€|£|usd|eur|euros?|gbp|dollars?|pounds?|bucks)`),
+		rx(`\b(usd|eur|gbp)\s?\d`),
+	}
+	// Strong acceptances count 2, mild ones 1.
+	interestedStrong = []*regexp.Regexp{
+		rx(`\b(send|shoot|share|submit|email)( me| us)? (it|it over|over|the (draft|article|piece|post|text|outline)|your (draft|article|piece|post|text|outline|topic|ideas|pitch)|(two|three|a few|some|a couple of) (title |topic )?(ideas|topics|titles)|a (short )?(pitch|outline)|an outline|along|through)\b`),
+		rx(`\bgo ahead\b`),
+		rx(`\bgo for it\b`),
+		rx(`\blet's (do it|go|go with|do this)\b`),
+		rx(`\bcount me in\b`),
+		rx(`\b(we'd|we would|i'd|i would) (love|be happy|be glad|be delighted|welcome|like to (run|publish|feature))\b`),
+		rx(`\b(happy|glad|delighted|pleased) to (publish|have|take|feature|look|collaborate|accept|consider)\b`),
+		rx(`\b(we are|we're|currently) (open to|accepting|happy to accept)\b`),
+		rx(`\b(do |happily )?accept guest (posts|contributions|articles)\b`),
+		rx(`\b(that|this|it) (works|would work|could work|sounds great|sounds good|sounds perfect)\b`),
+		rx(`\bsounds (good|great|perfect|like a (great|good|nice) fit)\b`),
+		rx(`\b(would be )?perfect for\b`),
+		rx(`\byes please\b`),
+		rx(`\b(can|could) you have it (ready|done)\b`),
+		rx(`\bwhen (could|can|would) you (have|send|get)\b`),
+		rx(`\bpick one\b`),
+		rx(`\b(looking forward|look forward)\b`),
+		rx(`\bwould (go down well|fit nicely|fit well|suit)\b`),
+		rx(`\b(our|my) readers (would|will) (love|enjoy|like)\b`),
+	}
+	interestedMild = []*regexp.Regexp{
+		rx(`(^|\n|[.!] )\s*(yes|yeah|yep|sure|absolutely|definitely|of course|ok|okay)\b`),
+		rx(`\binterested\b`),
+		rx(`\b(love|like) the (idea|topic|second|first|third)\b`),
+		rx(`\blooks (great|good)\b`),
+		rx(`\b(great|good|nice) fit\b`),
+		rx(`\bsounds interesting\b`),
+		rx(`\bopen to it\b`),
+		rx(`\bwhat's your timeline\b`),
+		rx(`\b(style guide|guidelines|contributor form|author bio|first draft|outline)\b`),
+	}
+	referralRules = []*regexp.Regexp{
+		rx(`\b(forwarded|passed|passing|pass|forward)( on)? (this|it|your (email|message|note|pitch|request))( on| along)?\b`),
+		rx(`\b(send|forward|direct|address) (your|the|this) (proposal|pitch|request|email|message) to\b`),
+		rx(`\b(try|please) (reaching out|contact|contacting|write|writing|email|emailing) to? ?\S+@`),
+		rx(`\bno longer the (editor|owner|contact|person)\b`),
+		rx(`\b(i'm|i am) (the webmaster|not the editor|not the right person)\b`),
+		rx(`\bdon't handle\b`),
+	}
+	hedgeRules = []*regexp.Regexp{
+		rx(`\b(need to|have to|let me|i'll|i will|we'll) (check|run it by|discuss|ask|think|talk)\b`),
+		rx(`\bhave a think\b`),
+		rx(`\bnot sure( yet)?\b`),
+		rx(`\bget back (in touch|to you)\b`),
+		rx(`\bbefore i decide\b`),
+	}
+	oooRules = []*regexp.Regexp{
+		rx(`\bout of (the )?office\b`),
+		rx(`\bon (annual |parental |maternity |paternity |sick |medical |study )?leave\b`),
+		rx(`\b(on|away on|currently on) (vacation|holiday|holidays)\b`),
+		rx(`\baway from (the office|my desk|email|my email)\b`),
+		rx(`\blimited (access|connectivity)\b`),
+		rx(`\bno access to (my )?e-?mail`),
+		rx(`\bout sick\b`),
+		rx(`\bdigital detox\b`),
+		rx(`\boffice is closed\b`),
+		rx(`\bwon't be checking\b`),
+		rx(`\b(no longer|not) check(ing)? (this|my) (inbox|email)\b`),
+		rx(`\b(we've|we have) received your (message|email|request)\b`),
+		rx(`\bhas been received\b`),
+		rx(`\bauto(matic)?[- ]?(reply|response|responder)\b`),
+		rx(`\b(will be|i'll be|i will be) back (on|in|at|after)\b`),
+	}
+	negationRe = rx(`\b(not|no|never|don't|dont|do not|doesn't|won't|cannot|can't|isn't|aren't|without|nor)\b[^.,;!?\n]{0,30}$`)
+)
+
+func features(text string) textFeatures {
+	var f textFeatures
+	// Referral phrases ("I'll pass this on") would read as refusals ("I'll
+	// pass"); they are found first and blanked out.
+	for _, re := range referralRules {
+		if re.MatchString(text) {
+			f.referral = true
+			text = re.ReplaceAllStringFunc(text, func(s string) string { return strings.Repeat(" ", len(s)) })
+		}
+	}
+	f.unsubscribe = anyMatch(unsubRules, text)
+	f.notInterested = anyMatch(notInterestedRules, text)
+	f.payWord = anyUnnegated(payWordRules, text)
+	f.payAmount = anyMatch(payAmountRules, text)
+	for _, re := range interestedStrong {
+		if matchUnnegated(re, text) {
+			f.interested += 2
+		}
+	}
+	for _, re := range interestedMild {
+		if matchUnnegated(re, text) {
+			f.interested++
+		}
+	}
+	f.hedge = anyMatch(hedgeRules, text)
+	f.ooo = anyMatch(oooRules, text)
+	return f
+}
+
+func anyMatch(res []*regexp.Regexp, text string) bool {
+	for _, re := range res {
+		if re.MatchString(text) {
+			return true
+		}
+	}
+	return false
+}
+
+func anyUnnegated(res []*regexp.Regexp, text string) bool {
+	for _, re := range res {
+		if matchUnnegated(re, text) {
+			return true
+		}
+	}
+	return false
+}
+
+// matchUnnegated reports a match that is not governed by a negation earlier
+// in the same clause ("we do not publish sponsored posts", "not a good
+// fit").
+func matchUnnegated(re *regexp.Regexp, text string) bool {
+	for _, ix := range re.FindAllStringIndex(text, 20) {
+		if !negationRe.MatchString(text[max(0, ix[0]-40):ix[0]]) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,390 @@
+package inbox
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+	"gorm.io/gorm"
+
+	"github.com/backlinkoutreach/outreach/internal/config"
+	"github.com/backlinkoutreach/outreach/internal/store"
+)
+
+// IMAPConfig says how to reach the sending mailbox.
+type IMAPConfig struct {
+	Host     string
+	Port     int
+	Username string
+	Password string
+	// TLS is tls (implicit, port 993), starttls (port 143) or none
+	// (development only).
+	TLS string
+	// SkipVerify turns certificate checks off (development only).
+	SkipVerify bool
+	Mailboxes  []string
+	// FetchLimit is how many messages one UID FETCH asks for.
+	FetchLimit int
+	// Timeout bounds every read and write on the connection; 0 means 2 min.
+	Timeout time.Duration
+}
+
+// ConfigFrom reads the IMAP settings of the service configuration.
+func ConfigFrom(c config.Config) IMAPConfig {
+	var boxes []string
+	for _, b := range strings.Split(c.IMAPMailboxes, ",") {
+		if b = strings.TrimSpace(b); b != "" {
+			boxes = append(boxes, b)
+		}
+	}
+	return IMAPConfig{
+		Host: c.IMAPHost, Port: c.IMAPPort, Username: c.IMAPUsername, Password: c.IMAPPassword,
+		TLS: c.IMAPTLS, SkipVerify: c.IMAPTLSSkipVerify, Mailboxes: boxes, FetchLimit: c.IMAPFetchLimit,
+	}
+}
+
+// Addr is host:port.
+func (c IMAPConfig) Addr() string { return net.JoinHostPort(c.Host, strconv.Itoa(c.Port)) }
+
+// Poller reads new mail from IMAP mailboxes into the Pipeline. It is
+// read-only: mailboxes are opened with EXAMINE and bodies fetched with
+// BODY.PEEK[], so no flag changes and nothing is deleted. Each mailbox has a
+// checkpoint (its UIDVALIDITY and the last UID stored); a poll fetches the
+// UIDs above it, a page of FetchLimit at a time, and moves the checkpoint
+// only after a page is stored, so a dropped connection loses nothing and,
+// with deduplication, counts nothing twice.
+type Poller struct {
+	Config   IMAPConfig
+	Pipeline *Pipeline
+	DB       *gorm.DB
+	Log      *slog.Logger
+	Now      func() time.Time
+	// Dial makes the TCP connection; nil uses a net.Dialer (tests route
+	// through a proxy here).
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+}
+
+// PollStats counts one poll.
+type PollStats struct {
+	Mailboxes int
+	// Fetched counts messages read from the server, Duplicates those
+	// already stored.
+	Fetched    int
+	Duplicates int
+	// New counts messages stored by this poll; Unparsed those among them
+	// that could not be read as MIME (stored for review).
+	New      int
+	Unparsed int
+	// ByUser counts new matched replies per user.
+	ByUser map[string]int
+}
+
+func (s *PollStats) add(out []Outcome) {
+	for _, o := range out {
+		s.Fetched++
+		if !o.New {
+			s.Duplicates++
+			continue
+		}
+		s.New++
+		if !o.Reply.Parsed {
+			s.Unparsed++
+		}
+		if o.Reply.UserID != nil {
+			if s.ByUser == nil {
+				s.ByUser = map[string]int{}
+			}
+			s.ByUser[*o.Reply.UserID]++
+		}
+	}
+}
+
+// Poll reads every configured mailbox until it is caught up.
+func (p *Poller) Poll(ctx context.Context) (PollStats, error) {
+	var st PollStats
+	c, err := p.connect(ctx)
+	if err != nil {
+		return st, err
+	}
+	defer func() { _ = c.Close() }()
+	for _, mb := range p.Config.Mailboxes {
+		if err := p.pollMailbox(ctx, c, mb, &st); err != nil {
+			return st, fmt.Errorf("mailbox %s: %w", mb, err)
+		}
+		st.Mailboxes++
+	}
+	_ = c.Logout().Wait()
+	return st, nil
+}
+
+// deadlineConn renews the read and write deadlines before each operation,
+// so a server that stops answering fails the poll instead of hanging it.
+type deadlineConn struct {
+	net.Conn
+	timeout time.Duration
+}
+
+func (d deadlineConn) Read(b []byte) (int, error) {
+	_ = d.SetReadDeadline(time.Now().Add(d.timeout))
+	return d.Conn.Read(b)
+}
+
+func (d deadlineConn) Write(b []byte) (int, error) {
+	_ = d.SetWriteDeadline(time.Now().Add(d.timeout))
+	return d.Conn.Write(b)
+}
+
+func (p *Poller) connect(ctx context.Context) (*imapclient.Client, error) {
+	cfg := p.Config
+	timeout := cfg.Timeout
+	if timeout <= 0 {
+		timeout = 2 * time.Minute
+	}
+	dial := p.Dial
+	if dial == nil {
+		d := &net.Dialer{Timeout: 30 * time.Second}
+		dial = d.DialContext
+	}
+	raw, err := dial(ctx, "tcp", cfg.Addr())
+	if err != nil {
+		return nil, fmt.Errorf("imap connect %s: %w", cfg.Addr(), err)
+	}
+	conn := net.Conn(deadlineConn{Conn: raw, timeout: timeout})
+	tlsCfg := &tls.Config{ServerName: cfg.Host, InsecureSkipVerify: cfg.SkipVerify, MinVersion: tls.VersionTLS12} //nolint:gosec // IMAP_TLS_SKIP_VERIFY is an explicit development switch
+	opts := &imapclient.Options{TLSConfig: tlsCfg}
+	var c *imapclient.Client
+	switch cfg.TLS {
+	case "tls":
+		tc := tls.Client(conn, tlsCfg)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			_ = raw.Close()
+			return nil, fmt.Errorf("imap tls handshake with %s: %w", cfg.Addr(), err)
+		}
+		c = imapclient.New(tc, opts)
+	case "starttls":
+		c, err = imapclient.NewStartTLS(conn, opts)
+		if err != nil {
+			_ = raw.Close()
+			return nil, fmt.Errorf("imap starttls with %s: %w", cfg.Addr(), err)
+		}
+	default:
+		c = imapclient.New(conn, opts)
+	}
+	// The client has no context support: closing it is what cancels a
+	// command in flight.
+	stop := context.AfterFunc(ctx, func() { _ = c.Close() })
+	go func() {
+		<-c.Closed()
+		stop()
+	}()
+	if err := c.WaitGreeting(); err != nil {
+		_ = c.Close()
+		return nil, fmt.Errorf("imap greeting from %s: %w", cfg.Addr(), err)
+	}
+	if cfg.Username != "" {
+		if err := c.Login(cfg.Username, cfg.Password).Wait(); err != nil {
+			_ = c.Close()
+			return nil, fmt.Errorf("imap login as %s: %w", cfg.Username, err)
+		}
+	}
+	return c, nil
+}
+
+// CheckpointKey names a mailbox's checkpoint: the account and the mailbox,
+// so pointing the service at another account starts afresh.
+func (p *Poller) CheckpointKey(mailbox string) string {
+	return p.Config.Username + "@" + p.Config.Addr() + "/" + mailbox
+}
+
+func (p *Poller) now() time.Time {
+	if p.Now != nil {
+		return p.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+func (p *Poller) log() *slog.Logger {
+	if p.Log != nil {
+		return p.Log
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+func (p *Poller) pollMailbox(ctx context.Context, c *imapclient.Client, mailbox string, st *PollStats) error {
+	key := p.CheckpointKey(mailbox)
+	sel, err := c.Select(mailbox, &imap.SelectOptions{ReadOnly: true}).Wait()
+	if err != nil {
+		return fmt.Errorf("examine: %w", err)
+	}
+	cp, ok, err := store.Checkpoint(ctx, p.DB, key)
+	if err != nil {
+		return err
+	}
+	var uids []imap.UID
+	last := uint32(0)
+	if ok && cp.UIDValidity == sel.UIDValidity {
+		last = cp.LastUID
+		if sel.UIDNext != 0 && uint32(sel.UIDNext) <= last+1 {
+			return nil // nothing new
+		}
+		data, err := c.UIDSearch(&imap.SearchCriteria{UID: []imap.UIDSet{{imap.UIDRange{Start: imap.UID(last + 1), Stop: 0}}}}, nil).Wait()
+		if err != nil {
+			return fmt.Errorf("uid search: %w", err)
+		}
+		uids = data.AllUIDs()
+	} else {
+		// First poll, or the mailbox was rebuilt (new UIDVALIDITY): read
+		// from the day before the first e-mail ever sent; nothing older
+		// can be a reply. Messages stored before are recognised by
+		// deduplication.
+		if ok {
+			p.log().WarnContext(ctx, "UIDVALIDITY changed; reading the mailbox again", "mailbox", mailbox,
+				"old", cp.UIDValidity, "new", sel.UIDValidity)
+		}
+		since, sent, err := store.EarliestAttempt(ctx, p.DB)
+		if err != nil {
+			return err
+		}
+		if !sent {
+			if sel.UIDNext > 1 {
+				return store.SaveCheckpoint(ctx, p.DB, key, sel.UIDValidity, uint32(sel.UIDNext)-1, p.now())
+			}
+			return nil
+		}
+		data, err := c.UIDSearch(&imap.SearchCriteria{Since: since.AddDate(0, 0, -1)}, nil).Wait()
+		if err != nil {
+			return fmt.Errorf("uid search: %w", err)
+		}
+		uids = data.AllUIDs()
+		if len(uids) == 0 && sel.UIDNext > 1 {
+			return store.SaveCheckpoint(ctx, p.DB, key, sel.UIDValidity, uint32(sel.UIDNext)-1, p.now())
+		}
+	}
+	// "n:*" answers the last message even when its UID is below n.
+	uids = slices.DeleteFunc(uids, func(u imap.UID) bool { return uint32(u) <= last })
+	slices.Sort(uids)
+	limit := max(1, p.Config.FetchLimit)
+	for len(uids) > 0 {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		page := uids[:min(limit, len(uids))]
+		uids = uids[len(page):]
+		if err := p.fetchPage(ctx, c, mailbox, key, sel.UIDValidity, page, st); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+type fetched struct {
+	uid      imap.UID
+	received time.Time
+	raw      []byte
+}
+
+// fetchPage fetches, stores and checkpoints one page. When the connection
+// breaks mid-page, the messages fully read are still stored and the
+// checkpoint moves to just below the first one missing.
+func (p *Poller) fetchPage(ctx context.Context, c *imapclient.Client, mailbox, key string, validity uint32, page []imap.UID, st *PollStats) error {
+	msgs, ferr := fetchRaw(c, page)
+	safe := uint32(page[len(page)-1])
+	if ferr != nil {
+		got := make(map[imap.UID]bool, len(msgs))
+		for _, m := range msgs {
+			got[m.uid] = true
+		}
+		safe = 0
+		for _, u := range page {
+			if !got[u] {
+				break
+			}
+			safe = uint32(u)
+		}
+	}
+	if len(msgs) > 0 {
+		batch := make([]Inbound, len(msgs))
+		for i, m := range msgs {
+			batch[i] = Inbound{Raw: m.raw, Source: SourceIMAP, Mailbox: mailbox, ReceivedAt: m.received}
+		}
+		out, err := p.Pipeline.Process(ctx, batch)
+		if err != nil {
+			return err
+		}
+		st.add(out)
+	}
+	if safe > 0 {
+		if err := store.SaveCheckpoint(ctx, p.DB, key, validity, safe, p.now()); err != nil {
+			return err
+		}
+	}
+	if ferr != nil {
+		return fmt.Errorf("uid fetch: %w", ferr)
+	}
+	return nil
+}
+
+// fetchRaw runs one UID FETCH (UID INTERNALDATE BODY.PEEK[]) and returns
+// every message read completely, in UID order, with the command's error.
+func fetchRaw(c *imapclient.Client, page []imap.UID) ([]fetched, error) {
+	opts := &imap.FetchOptions{UID: true, InternalDate: true, BodySection: []*imap.FetchItemBodySection{{Peek: true}}}
+	cmd := c.Fetch(imap.UIDSetNum(page...), opts)
+	var out []fetched
+	var readErr error
+	for {
+		msg := cmd.Next()
+		if msg == nil {
+			break
+		}
+		var f fetched
+		complete := false
+		for {
+			item := msg.Next()
+			if item == nil {
+				break
+			}
+			switch it := item.(type) {
+			case imapclient.FetchItemDataUID:
+				f.uid = it.UID
+			case imapclient.FetchItemDataInternalDate:
+				f.received = it.Time
+			case imapclient.FetchItemDataBodySection:
+				if it.Literal == nil {
+					continue
+				}
+				b, err := io.ReadAll(io.LimitReader(it.Literal, MaxRawBytes))
+				if err == nil {
+					// Past the limit is attachment bytes: drain them.
+					_, err = io.Copy(io.Discard, it.Literal)
+				}
+				if err != nil {
+					readErr = err
+					continue
+				}
+				f.raw, complete = b, true
+			}
+		}
+		if complete && f.uid != 0 {
+			out = append(out, f)
+		}
+	}
+	err := cmd.Close()
+	if err == nil {
+		err = readErr
+	}
+	slices.SortFunc(out, func(a, b fetched) int { return int(a.uid) - int(b.uid) })
+	return out, err
+}
+
+// ErrNotConfigured answers a poll when no IMAP server is configured.
+var ErrNotConfigured = errors.New("reply polling is not configured: set IMAP_HOST")

@@ -1,0 +1,383 @@
+package inbox
+
+import (
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Return-date extraction for out-of-office replies. Dates are found in the
+// common English forms ("10 March", "March 10th, 2026", "Monday 10/03",
+// "2026-03-10", "tomorrow", "next Monday", "in two weeks", "the 15th",
+// ranges like "3-10 March") and resolved against the message's own date, in
+// its time zone, so "Monday" means the Monday after the message was written.
+// The words before a date decide what it means: after "back", "return" or
+// "in the office" it is the first day back; after "until", "through" or as
+// the end of a range it is the last day away, so the sender is back the day
+// after; after "from" alone it is the first day away and is ignored.
+
+const (
+	monthPat = `(jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?`
+	wdPat    = `(?:mon|tue|tues|wed|thu|thur|thurs|fri|sat|sun)(?:day|sday|nesday|rsday|urday)?\.?`
+	dayPat   = `(\d{1,2})(?:st|nd|rd|th)?`
+	yearPat  = `(?:,?\s+('?\d{4}|'\d{2}))?`
+)
+
+type dateRule struct {
+	re     *regexp.Regexp
+	range_ bool
+	// kind, when set, fixes the date's meaning whatever words precede it.
+	kind cueKind
+	// resolve turns the submatches into a date (at midnight, ref's zone).
+	resolve func(m []string, ref time.Time) (time.Time, bool)
+}
+
+var dateRules = []dateRule{
+	// 3-10 March, 3rd to 10th of March 2026: the end of the range counts.
+	{re: regexp.MustCompile(`\b` + dayPat + `\s*(?:-|–|—|to|until|till)\s*` + dayPat + `\s+(?:of\s+)?` + monthPat + yearPat + `\b`), range_: true,
+		resolve: func(m []string, ref time.Time) (time.Time, bool) { return dayMonth(m[2], m[3], m[4], ref) }},
+	// March 3-10, 2026.
+	{re: regexp.MustCompile(`\b` + monthPat + `\s+` + dayPat + `\s*(?:-|–|—)\s*` + dayPat + yearPat + `\b`), range_: true,
+		resolve: func(m []string, ref time.Time) (time.Time, bool) { return dayMonth(m[3], m[1], m[4], ref) }},
+	// 2026-03-10.
+	{re: regexp.MustCompile(`\b(\d{4})-(\d{1,2})-(\d{1,2})\b`),
+		resolve: func(m []string, ref time.Time) (time.Time, bool) {
+			y, _ := strconv.Atoi(m[1])
+			mo, _ := strconv.Atoi(m[2])
+			d, _ := strconv.Atoi(m[3])
+			return validDate(y, mo, d, ref)
+		}},
+	// (Monday,) 10(th) (of) March (2026).
+	{re: regexp.MustCompile(`\b(?:` + wdPat + `,?\s+)?(?:the\s+)?` + dayPat + `\s+(?:of\s+)?` + monthPat + yearPat + `\b`),
+		resolve: func(m []string, ref time.Time) (time.Time, bool) { return dayMonth(m[1], m[2], m[3], ref) }},
+	// (Monday,) March 10(th)(, 2026).
+	{re: regexp.MustCompile(`\b(?:` + wdPat + `,?\s+)?` + monthPat + `\s+(?:the\s+)?` + dayPat + `\b` + yearPat),
+		resolve: func(m []string, ref time.Time) (time.Time, bool) { return dayMonth(m[2], m[1], m[3], ref) }},
+	// 10/03/2026, 10.03.2026, 10/03, 10.03. (day and month order decided by
+	// which reading is valid and nearest after the message).
+	{re: regexp.MustCompile(`\b(\d{1,2})([/.])(\d{1,2})(?:[/.](\d{4}|\d{2})\b|(\.))?`),
+		resolve: func(m []string, ref time.Time) (time.Time, bool) {
+			if m[2] == "." && m[4] == "" && m[5] == "" {
+				return time.Time{}, false // "9.30" is a time, not a date
+			}
+			return numericDate(m[1], m[3], m[4], ref)
+		}},
+	{re: regexp.MustCompile(`\btomorrow\b`),
+		resolve: func(_ []string, ref time.Time) (time.Time, bool) { return midnight(ref).AddDate(0, 0, 1), true }},
+	{re: regexp.MustCompile(`\bnext week\b`),
+		resolve: func(_ []string, ref time.Time) (time.Time, bool) { return nextWeekday(ref, time.Monday), true }},
+	{re: regexp.MustCompile(`\bin\s+(\d{1,2}|one|two|three|four|five|six|a|a couple of)\s+(day|week)s?\b`),
+		resolve: func(m []string, ref time.Time) (time.Time, bool) {
+			n := map[string]int{"one": 1, "a": 1, "two": 2, "a couple of": 2, "three": 3, "four": 4, "five": 5, "six": 6}[m[1]]
+			if n == 0 {
+				n, _ = strconv.Atoi(m[1])
+			}
+			if m[2] == "week" {
+				n *= 7
+			}
+			return midnight(ref).AddDate(0, 0, n), n > 0
+		}},
+	{re: regexp.MustCompile(`\bend of (?:the\s+)?(week|month)\b`),
+		resolve: func(m []string, ref time.Time) (time.Time, bool) {
+			d := midnight(ref)
+			if m[1] == "month" {
+				return time.Date(d.Year(), d.Month()+1, 0, 0, 0, 0, 0, d.Location()), true
+			}
+			if d.Weekday() == time.Friday {
+				return d, true
+			}
+			return nextWeekday(ref, time.Friday), true
+		}},
+	// (next) Monday: the first such day after the message.
+	{re: regexp.MustCompile(`\b(?:next\s+)?(monday|tuesday|wednesday|thursday|friday|saturday|sunday)\b`),
+		resolve: func(m []string, ref time.Time) (time.Time, bool) {
+			return nextWeekday(ref, weekdays[m[1]]), true
+		}},
+	// (until|in|back in) September (2026): a month alone means its first
+	// day. Full month names only, so "may" the verb is not a date.
+	{re: regexp.MustCompile(`\b(?:until|till|in|through|after)\s+(january|february|march|april|may|june|july|august|september|october|november|december)(?:\s+(\d{4}))?\b`), kind: cueBack,
+		resolve: func(m []string, ref time.Time) (time.Time, bool) {
+			mo := int(months[m[1][:3]])
+			if y := parseYear(m[2]); y > 0 {
+				return validDate(y, mo, 1, ref)
+			}
+			t, ok := validDate(ref.Year(), mo, 1, ref)
+			if ok && int(ref.Month()) >= mo {
+				t, ok = validDate(ref.Year()+1, mo, 1, ref)
+			}
+			return t, ok
+		}},
+	// the 15th.
+	{re: regexp.MustCompile(`\bthe\s+(\d{1,2})(?:st|nd|rd|th)\b`),
+		resolve: func(m []string, ref time.Time) (time.Time, bool) {
+			d, _ := strconv.Atoi(m[1])
+			r := midnight(ref)
+			t, ok := validDate(r.Year(), int(r.Month()), d, ref)
+			if ok && t.Before(r) {
+				t, ok = validDate(r.Year(), int(r.Month())+1, d, ref)
+			}
+			return t, ok
+		}},
+}
+
+var weekdays = map[string]time.Weekday{
+	"sunday": time.Sunday, "monday": time.Monday, "tuesday": time.Tuesday, "wednesday": time.Wednesday,
+	"thursday": time.Thursday, "friday": time.Friday, "saturday": time.Saturday,
+}
+
+var months = map[string]time.Month{
+	"jan": time.January, "feb": time.February, "mar": time.March, "apr": time.April, "may": time.May, "jun": time.June,
+	"jul": time.July, "aug": time.August, "sep": time.September, "oct": time.October, "nov": time.November, "dec": time.December,
+}
+
+// Words before a date. The last one within the window decides its meaning.
+var (
+	cueRe = regexp.MustCompile(`\b(back|return|returning|returns|returned|reachable|available|in the office|in office|at my desk|resume|resuming|reopen|reopens|reopening|until|till|til|through|thru|up to|after|from|starting|since|to|and)\b|[-–—]`)
+)
+
+type cueKind int
+
+const (
+	cueNone  cueKind = iota
+	cueBack          // the date is the first day back
+	cueUntil         // the date is the last day away
+	cueStart         // the date is the first day away
+)
+
+type found struct {
+	start, end int
+	date       time.Time
+	kind       cueKind
+}
+
+// ReturnDate finds when an out-of-office sender is back, reading text
+// written at ref. It answers the first moment they are back (midnight in
+// ref's zone), and false when the text states no usable date.
+func ReturnDate(text string, ref time.Time) (time.Time, bool) {
+	if ref.IsZero() {
+		return time.Time{}, false
+	}
+	lower := normalizePhrases(text)
+	if len(lower) > 8<<10 {
+		lower = lower[:8<<10]
+	}
+	var all []found
+	taken := make([]bool, len(lower)+1)
+	for _, r := range dateRules {
+		for _, ix := range r.re.FindAllStringSubmatchIndex(lower, 20) {
+			if overlaps(taken, ix[0], ix[1]) {
+				continue
+			}
+			m := submatches(lower, ix)
+			d, ok := r.resolve(m, ref)
+			if !ok {
+				continue
+			}
+			for i := ix[0]; i < ix[1]; i++ {
+				taken[i] = true
+			}
+			f := found{start: ix[0], end: ix[1], date: d}
+			switch {
+			case r.kind != cueNone:
+				f.kind = r.kind
+			case r.range_:
+				f.kind = cueUntil
+			}
+			all = append(all, f)
+		}
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].start < all[j].start })
+	for i := range all {
+		if all[i].kind != cueNone {
+			continue
+		}
+		all[i].kind = cueFor(lower, all, i)
+	}
+	floor := midnight(ref)
+	best, bestRank := time.Time{}, 0
+	for _, f := range all {
+		var until time.Time
+		rank := 0
+		switch f.kind {
+		case cueBack:
+			until, rank = f.date, 4
+		case cueUntil:
+			until, rank = f.date.AddDate(0, 0, 1), 3
+		case cueNone:
+			until, rank = f.date.AddDate(0, 0, 1), 1
+		default:
+			continue
+		}
+		if !until.After(floor) || until.After(floor.AddDate(1, 1, 0)) {
+			continue
+		}
+		if rank > bestRank {
+			best, bestRank = until, rank
+		}
+	}
+	return best, bestRank > 0
+}
+
+// cueFor reads the words just before date i.
+func cueFor(lower string, all []found, i int) cueKind {
+	f := all[i]
+	lo := max(0, f.start-60)
+	// Do not read across the previous date or a sentence end.
+	if i > 0 && all[i-1].end > lo {
+		lo = all[i-1].end
+	}
+	window := lower[lo:f.start]
+	if j := strings.LastIndexAny(window, ".!?\n"); j >= 0 && !(j > 0 && window[j-1] >= '0' && window[j-1] <= '9') {
+		window = window[j+1:]
+	}
+	cues := cueRe.FindAllString(window, -1)
+	if len(cues) == 0 {
+		return cueNone
+	}
+	prevDateAdjacent := i > 0 && all[i-1].end >= f.start-12
+	switch last := cues[len(cues)-1]; last {
+	case "until", "till", "til", "through", "thru", "up to", "after":
+		return cueUntil
+	case "to", "and", "-", "–", "—":
+		if prevDateAdjacent {
+			return cueUntil
+		}
+		for _, c := range cues {
+			if isBackCue(c) {
+				return cueBack
+			}
+		}
+		return cueNone
+	case "from", "starting", "since":
+		for _, c := range cues[:len(cues)-1] {
+			if isBackCue(c) {
+				return cueBack
+			}
+		}
+		return cueStart
+	default:
+		return cueBack
+	}
+}
+
+func isBackCue(c string) bool {
+	switch c {
+	case "until", "till", "til", "through", "thru", "up to", "after", "from", "starting", "since", "to", "and", "-", "–", "—":
+		return false
+	}
+	return true
+}
+
+func overlaps(taken []bool, a, b int) bool {
+	for i := a; i < b; i++ {
+		if taken[i] {
+			return true
+		}
+	}
+	return false
+}
+
+func submatches(s string, ix []int) []string {
+	out := make([]string, len(ix)/2)
+	for i := range out {
+		if ix[2*i] >= 0 {
+			out[i] = s[ix[2*i]:ix[2*i+1]]
+		}
+	}
+	return out
+}
+
+func midnight(t time.Time) time.Time {
+	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, t.Location())
+}
+
+func nextWeekday(ref time.Time, wd time.Weekday) time.Time {
+	d := midnight(ref)
+	n := (int(wd) - int(d.Weekday()) + 7) % 7
+	if n == 0 {
+		n = 7
+	}
+	return d.AddDate(0, 0, n)
+}
+
+func validDate(y, mo, d int, ref time.Time) (time.Time, bool) {
+	if mo > 12 && mo <= 24 && y > 0 {
+		y, mo = y+1, mo-12
+	}
+	if mo < 1 || mo > 12 || d < 1 || d > 31 || y < 1970 || y > 9999 {
+		return time.Time{}, false
+	}
+	t := time.Date(y, time.Month(mo), d, 0, 0, 0, 0, ref.Location())
+	if t.Day() != d {
+		return time.Time{}, false // 31 April
+	}
+	return t, true
+}
+
+// dayMonth resolves a day, a month name and an optional year. Without a
+// year the date is in the message's year, or the next year when that would
+// be more than half a year back ("back on Jan 3" written in December); a
+// date a few days or weeks back stays in the past and is then ignored ("I was
+// away until 2 March").
+func dayMonth(dayS, monS, yearS string, ref time.Time) (time.Time, bool) {
+	d, _ := strconv.Atoi(dayS)
+	mo, ok := months[strings.TrimSuffix(monS, ".")[:3]]
+	if !ok {
+		return time.Time{}, false
+	}
+	if y := parseYear(yearS); y > 0 {
+		return validDate(y, int(mo), d, ref)
+	}
+	return nearestYear(int(mo), d, ref)
+}
+
+func nearestYear(mo, d int, ref time.Time) (time.Time, bool) {
+	t, ok := validDate(ref.Year(), mo, d, ref)
+	if !ok {
+		return t, false
+	}
+	if t.Before(midnight(ref).AddDate(0, -6, 0)) {
+		return validDate(ref.Year()+1, mo, d, ref)
+	}
+	return t, true
+}
+
+func parseYear(s string) int {
+	s = strings.TrimPrefix(s, "'")
+	if s == "" {
+		return 0
+	}
+	y, _ := strconv.Atoi(s)
+	if y < 100 {
+		y += 2000
+	}
+	return y
+}
+
+// numericDate reads a/b(/y): day-month and month-day readings are both
+// tried, and the valid one nearest on or after the message wins.
+func numericDate(aS, bS, yS string, ref time.Time) (time.Time, bool) {
+	a, _ := strconv.Atoi(aS)
+	b, _ := strconv.Atoi(bS)
+	y := parseYear(yS)
+	floor := midnight(ref).AddDate(0, 0, -2)
+	var best time.Time
+	for _, c := range [][2]int{{a, b}, {b, a}} {
+		var t time.Time
+		var ok bool
+		if y > 0 {
+			t, ok = validDate(y, c[1], c[0], ref)
+		} else {
+			t, ok = nearestYear(c[1], c[0], ref)
+		}
+		if !ok || t.Before(floor) {
+			continue
+		}
+		if best.IsZero() || t.Before(best) {
+			best = t
+		}
+	}
+	return best, !best.IsZero()
+}
