@@ -22,8 +22,8 @@ const (
 	// dispatchBatch bounds the first touches one dispatch activity signals.
 	dispatchBatch = 500
 	// activeRecheck wakes an active campaign even without signals: sends
-	// that were blocked or failed free room, leads may have become ready.
-	activeRecheck = 15 * time.Minute
+	// that were blocked or failed free room.
+	activeRecheck = time.Hour
 	// idleRecheck makes a draft or paused campaign notice leads whose
 	// leads-added signal was lost (the API had already answered an error).
 	idleRecheck = 6 * time.Hour
@@ -286,19 +286,20 @@ func (w *campaignWF) wakeParked() error {
 	}
 }
 
-// wait blocks until a signal arrives or the next moment worth a look:
-// the earliest cap reset while leads wait for room, else a re-check.
+// wait blocks until a signal arrives or the next moment worth a look: the
+// cap reset while first touches wait for room, else a re-check.
 func (w *campaignWF) wait() {
 	now := workflow.Now(w.ctx)
-	next := now.Add(idleRecheck)
-	if w.state == models.CampaignActive {
-		next = now.Add(activeRecheck)
-		if w.ready > 0 && !w.nextRoom.IsZero() && w.nextRoom.Before(next) {
-			next = w.nextRoom.Add(time.Second)
-		}
-	}
-	if w.startFailed {
+	var next time.Time
+	switch {
+	case w.startFailed:
 		next = now.Add(retryStart)
+	case w.state == models.CampaignActive && w.ready > 0 && !w.nextRoom.IsZero():
+		next = w.nextRoom.Add(time.Second)
+	case w.state == models.CampaignActive:
+		next = now.Add(activeRecheck)
+	default:
+		next = now.Add(idleRecheck)
 	}
 	tctx, cancel := workflow.WithCancel(w.ctx)
 	defer cancel()

@@ -374,7 +374,7 @@ func (w *leadWF) onReply(r ReplySignal) {
 		// reply, then apply it.
 		b := w.p.ReplyBase
 		if w.status != b.Status {
-			_ = w.transition(TransitionRequest{To: b.Status, Source: "reply", Detail: "reply reclassified as " + r.Tag,
+			_ = w.transition(w.ctx, TransitionRequest{To: b.Status, Source: "reply", Detail: "reply reclassified as " + r.Tag,
 				Force: true, ExpectFrom: w.status})
 		}
 		w.p.SeqStopped, w.p.StopReason, w.p.NotBefore = b.SeqStopped, b.StopReason, b.NotBefore
@@ -388,15 +388,15 @@ func (w *leadWF) onReply(r ReplySignal) {
 	case models.ReplyInterested, models.ReplyNeutral, models.ReplyAsksPayment:
 		w.stopSequence("reply: " + r.Tag)
 		if w.status == models.StatusContacted {
-			_ = w.transition(TransitionRequest{To: models.StatusReplied, Source: "reply", Detail: r.Tag})
+			_ = w.transition(w.ctx, TransitionRequest{To: models.StatusReplied, Source: "reply", Detail: r.Tag})
 		}
 	case models.ReplyNotInterested, models.ReplyUnsubscribe:
 		w.stopSequence("reply: " + r.Tag)
 		switch w.status {
 		case models.StatusContacted:
-			_ = w.transition(TransitionRequest{To: models.StatusBounced, Source: "reply", Detail: r.Tag})
+			_ = w.transition(w.ctx, TransitionRequest{To: models.StatusBounced, Source: "reply", Detail: r.Tag})
 		case models.StatusReplied:
-			_ = w.transition(TransitionRequest{To: models.StatusLost, Source: "reply", Detail: r.Tag})
+			_ = w.transition(w.ctx, TransitionRequest{To: models.StatusLost, Source: "reply", Detail: r.Tag})
 		}
 	case models.ReplyBounce:
 		if r.BounceKind == "soft" {
@@ -411,7 +411,7 @@ func (w *leadWF) onReply(r ReplySignal) {
 		}
 		w.stopSequence("hard bounce")
 		if w.status == models.StatusContacted {
-			_ = w.transition(TransitionRequest{To: models.StatusBounced, Source: "reply", Detail: "hard bounce"})
+			_ = w.transition(w.ctx, TransitionRequest{To: models.StatusBounced, Source: "reply", Detail: "hard bounce"})
 		}
 	case models.ReplyOutOfOffice:
 		until := r.Until
@@ -438,11 +438,12 @@ func (w *leadWF) onReply(r ReplySignal) {
 const EventKindPaused = "paused"
 
 // transition writes a status change through the activity and adopts the
-// stored status, also when the database refused (it knows better).
-func (w *leadWF) transition(req TransitionRequest) error {
+// stored status, also when the database refused (it knows better). ctx is
+// the calling coroutine's: the main loop's or an update handler's.
+func (w *leadWF) transition(ctx workflow.Context, req TransitionRequest) error {
 	req.CampaignID, req.LeadID = w.in.CampaignID, w.in.LeadID
 	var res TransitionResult
-	err := workflow.ExecuteActivity(dbActivity(w.ctx), ActivityLeadTransition, req).Get(w.ctx, &res)
+	err := workflow.ExecuteActivity(dbActivity(ctx), ActivityLeadTransition, req).Get(ctx, &res)
 	if err != nil {
 		var appErr *temporal.ApplicationError
 		if errors.As(err, &appErr) {
@@ -539,7 +540,7 @@ func (w *leadWF) setStatus(ctx workflow.Context, c StatusChange) (StatusResult, 
 	if source == "" {
 		source = "api"
 	}
-	if err := w.transition(TransitionRequest{To: c.Status, Source: source}); err != nil {
+	if err := w.transition(ctx, TransitionRequest{To: c.Status, Source: source}); err != nil {
 		return StatusResult{From: from, Status: w.status}, err
 	}
 	if from == models.StatusDiscovered && w.status == models.StatusContacted {
