@@ -378,12 +378,12 @@ func TestLeadStatusUpdateValidator(t *testing.T) {
 			}, StatusChange{Status: to, Source: "api"})
 		}, at)
 	}
-	update("placed-too-early", models.StatusPlaced, time.Hour)        // discovered -> placed
-	update("same", models.StatusDiscovered, 2*time.Hour)              // no-op
-	update("contact", models.StatusContacted, 3*time.Hour)            // legal
-	update("back", models.StatusDiscovered, 4*time.Hour)              // contacted -> discovered
-	update("reply", models.StatusReplied, 5*time.Hour)                // legal
-	update("place", models.StatusPlaced, 6*time.Hour)                 // legal, terminal: the workflow ends
+	update("placed-too-early", models.StatusPlaced, time.Hour) // discovered -> placed
+	update("same", models.StatusDiscovered, 2*time.Hour)       // no-op
+	update("contact", models.StatusContacted, 3*time.Hour)     // legal
+	update("back", models.StatusDiscovered, 4*time.Hour)       // contacted -> discovered
+	update("reply", models.StatusReplied, 5*time.Hour)         // legal
+	update("place", models.StatusPlaced, 6*time.Hour)          // legal, terminal: the workflow ends
 	env.ExecuteWorkflow(LeadWorkflowName, leadInput(plan, false))
 	if err := env.GetWorkflowError(); err != nil {
 		t.Fatal(err)
