@@ -13,8 +13,10 @@ import (
 	"github.com/backlinkoutreach/outreach/workflows"
 )
 
-// smtpTimeout bounds one SMTP conversation.
-const smtpTimeout = 2 * time.Minute
+// smtpTimeout bounds one SMTP conversation. Deleting a campaign waits
+// longer than this (plus the time to record the outcome) for the
+// campaign's conversations in flight.
+const smtpTimeout = time.Minute
 
 // SendStep is the only place an e-mail leaves the engine. One transaction
 // decides and reserves (store.BeginSend), one SMTP conversation delivers,

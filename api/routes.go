@@ -1,6 +1,11 @@
 package api
 
-import "net/http"
+import (
+	"net/http"
+
+	"github.com/backlinkoutreach/outreach/internal/store"
+	"github.com/backlinkoutreach/outreach/workflows"
+)
 
 // registerRoutes is the whole route table. Campaign-scoped routes go into
 // s.campaign, whose middleware answers 404 BacklinkCampaignNotFoundError for
@@ -59,6 +64,36 @@ func (s *Server) registerRoutes() {
 		}})
 	s.handle(lead, Route{Method: http.MethodGet, Path: "", Summary: "one lead with its e-mails, replies and timeline", Tag: "leads",
 		Response: LeadDetail{}, Handler: s.getLead})
+	s.handle(lead, Route{Method: http.MethodPatch, Path: "/status", Summary: "change a lead's status through its workflow (409 naming both states when the lifecycle forbids it)", Tag: "leads",
+		Request: LeadStatusInput{}, Response: LeadOut{}, Handler: s.setLeadStatus})
+	s.handle(s.campaign, Route{Method: http.MethodPatch, Path: "/leads/bulk-status", Summary: "change the status of up to 10,000 leads; answers updated and one reason per failed id", Tag: "leads",
+		Request: BulkStatusInput{}, Response: workflows.BulkStatusResult{}, Handler: s.bulkLeadStatus})
+
+	// Outreach: campaign control, the send ledger, follow-ups, manual
+	// sends and the policy dry-run.
+	s.handle(s.campaign, Route{Method: http.MethodPost, Path: "/launch", Summary: "start sending (draft to active); 422 lists leads whose e-mails would have unfilled placeholders", Tag: "outreach",
+		Response: CampaignOut{}, Handler: s.launchCampaign})
+	s.handle(s.campaign, Route{Method: http.MethodPost, Path: "/pause", Summary: "stop sending at once (active to paused); nothing is lost", Tag: "outreach",
+		Response: CampaignOut{}, Handler: s.pauseCampaign})
+	s.handle(s.campaign, Route{Method: http.MethodPost, Path: "/resume", Summary: "continue sending where it stopped (paused to active)", Tag: "outreach",
+		Response: CampaignOut{}, Handler: s.resumeCampaign})
+	s.handle(s.campaign, Route{Method: http.MethodGet, Path: "/attempts", Summary: "the campaign's sent e-mails (send ledger) with their state", Tag: "outreach",
+		Response: AttemptList{}, Handler: s.listAttempts, Query: []QueryParam{
+			{Name: "state", Description: "only attempts in this state: pending, sending, sent, failed or unknown"},
+			{Name: "lead_id", Description: "only attempts to this lead"},
+			{Name: "limit", Type: "integer", Description: "page size, 1 to 500, default 50"},
+			{Name: "cursor", Description: "next_cursor of the previous page"},
+		}})
+	s.handle(s.campaign, Route{Method: http.MethodGet, Path: "/follow-ups", Summary: "each contacted lead's next follow-up: step, due time and state", Tag: "outreach",
+		Response: FollowUpList{}, Handler: s.listFollowUps, Query: []QueryParam{
+			{Name: "state", Description: "only follow-ups in this state: scheduled, waiting_window, paused, parked or cancelled"},
+			{Name: "limit", Type: "integer", Description: "leads per page, 1 to 500, default 50"},
+			{Name: "cursor", Description: "next_cursor of the previous page"},
+		}})
+	s.handle(s.authed, Route{Method: http.MethodPost, Path: "/outreach/send", Summary: "send one lead its next e-mail now, through its workflow and every policy", Tag: "outreach",
+		Request: SendNowInput{}, Response: SendNowOut{}, Status: http.StatusAccepted, Handler: s.sendNow})
+	s.handle(s.authed, Route{Method: http.MethodPost, Path: "/policy/validate", Summary: "dry-run the sending policy for a recipient: allowed, reason, counts and limits, legal basis", Tag: "outreach",
+		Request: PolicyInput{}, Response: store.PolicyReport{}, Handler: s.validatePolicy})
 
 	// E-mail templates and preview. Routes with :template_id go in the
 	// template group, whose middleware answers 404

@@ -107,3 +107,72 @@ func RenderStep(c models.Campaign, l models.Lead, steps []ComposedStep, i int, t
 	sort.Strings(out.Problems)
 	return out
 }
+
+// LaunchProblem is a lead for which a step would go out with a broken
+// placeholder.
+type LaunchProblem struct {
+	LeadID string
+	Step   int
+	// Placeholders reads "unfilled:name" or "unknown:foo".
+	Placeholders []string
+}
+
+// LaunchCheck is what stands between a campaign and its launch.
+type LaunchCheck struct {
+	// MissingTemplates lists steps whose template no longer exists.
+	MissingTemplates []int
+	// Problems holds the first problems found (up to the limit asked);
+	// Total counts them all.
+	Problems []LaunchProblem
+	Total    int
+}
+
+// CheckLaunch renders every step the campaign would still send for every
+// lead that can receive mail (discovered or contacted, with an address,
+// not suppressed) and reports broken placeholders.
+func CheckLaunch(ctx context.Context, db *gorm.DB, c models.Campaign, limit int) (LaunchCheck, error) {
+	var out LaunchCheck
+	tx := db.WithContext(ctx)
+	steps, err := sequenceSteps(tx, c.UserID, c.Settings)
+	if err != nil {
+		return out, err
+	}
+	for i, st := range steps {
+		if st.Missing != "" {
+			out.MissingTemplates = append(out.MissingTemplates, i)
+		}
+	}
+	if len(out.MissingTemplates) > 0 {
+		return out, nil
+	}
+	after := ""
+	for {
+		var leads []models.Lead
+		q := tx.Where("campaign_id = ? AND status IN ? AND contact_email <> '' AND suppressed = ? AND id > ?",
+			c.ID, []models.LeadStatus{models.StatusDiscovered, models.StatusContacted}, false, after)
+		if err := q.Order("id").Limit(1000).Find(&leads).Error; err != nil {
+			return out, fmt.Errorf("launch check leads: %w", err)
+		}
+		for _, l := range leads {
+			first := 0
+			if l.Status == models.StatusContacted {
+				first = 1 // the pitch is already out
+			}
+			for i := first; i < len(steps); i++ {
+				// Follow-ups reuse the pitch's subject, checked at step 0.
+				r := RenderStep(c, l, steps, i, "(thread)")
+				if len(r.Problems) == 0 {
+					continue
+				}
+				out.Total++
+				if len(out.Problems) < limit {
+					out.Problems = append(out.Problems, LaunchProblem{LeadID: l.ID, Step: i, Placeholders: r.Problems})
+				}
+			}
+		}
+		if len(leads) < 1000 {
+			return out, nil
+		}
+		after = leads[len(leads)-1].ID
+	}
+}
