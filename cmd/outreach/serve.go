@@ -12,6 +12,7 @@ import (
 
 	"github.com/backlinkoutreach/outreach/api"
 	"github.com/backlinkoutreach/outreach/internal/store"
+	"github.com/backlinkoutreach/outreach/internal/temporalx"
 )
 
 func serveCmd(e *env) *cobra.Command {
@@ -25,7 +26,17 @@ func serveCmd(e *env) *cobra.Command {
 				return err
 			}
 			defer store.Close(db)
-			srv := api.New(api.Deps{DB: db, Config: e.cfg, Log: e.log})
+			// Lazy: the API starts while Temporal is down; routes that need
+			// it answer 503 and /readyz says so until it is back.
+			tc, err := temporalx.Lazy(e.temporalOptions("api"))
+			if err != nil {
+				return err
+			}
+			defer tc.Close()
+			go e.registerSearchAttributes(cmd.Context(), tc)
+			engine := api.NewTemporalEngine(tc, db, e.cfg.TemporalTaskQueue, e.log)
+			srv := api.New(observed(api.Deps{DB: db, Config: e.cfg, Log: e.log, Engine: engine,
+				Ready: []api.Check{{Name: "temporal", Run: temporalx.Check(tc)}}}))
 			return serveHTTP(cmd.Context(), e, srv.Handler())
 		},
 	}

@@ -1,0 +1,44 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/backlinkoutreach/outreach/internal/store"
+	"github.com/backlinkoutreach/outreach/internal/temporalx"
+	"github.com/backlinkoutreach/outreach/worker"
+)
+
+func workerCmd(e *env) *cobra.Command {
+	var o worker.Options
+	cmd := &cobra.Command{
+		Use:   "worker",
+		Short: "run the Temporal worker: campaign, lead and bulk-status workflows and the sending activities",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			db, err := e.openDB(cmd, false)
+			if err != nil {
+				return err
+			}
+			defer store.Close(db)
+			c, err := temporalx.DialWait(ctx, e.temporalOptions("worker"))
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			if err := temporalx.EnsureSearchAttributes(ctx, c, e.cfg.TemporalNamespace); err != nil {
+				return err
+			}
+			acts, err := e.newActivities(db, c)
+			if err != nil {
+				return err
+			}
+			e.log.Info("worker running", "task_queue", e.cfg.TemporalTaskQueue, "temporal", e.cfg.TemporalAddress,
+				"namespace", e.cfg.TemporalNamespace)
+			return worker.Run(ctx, c, e.cfg.TemporalTaskQueue, acts, o)
+		},
+	}
+	cmd.Flags().IntVar(&o.MaxConcurrentActivities, "max-activities", 0, "activities run at once (0: SDK default)")
+	cmd.Flags().IntVar(&o.MaxConcurrentWorkflowTasks, "max-workflow-tasks", 0, "workflow tasks run at once (0: SDK default)")
+	return cmd
+}
