@@ -10,7 +10,8 @@ BENCHTIME ?= 1x
 # Fuzz targets as package:Target, run briefly by `make test`.
 FUZZ_TARGETS := \
 	./models:FuzzNormalizeURL \
-	./models:FuzzRender
+	./models:FuzzRender \
+	./api:FuzzValidateLead
 
 .PHONY: build run test test-go fuzz bench lint tools env-example clean
 
