@@ -1,0 +1,159 @@
+package worker_test
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"go.temporal.io/api/enums/v1"
+
+	"github.com/backlinkoutreach/outreach/api"
+	"github.com/backlinkoutreach/outreach/internal/mail"
+	"github.com/backlinkoutreach/outreach/internal/mailtest"
+	"github.com/backlinkoutreach/outreach/internal/store"
+	"github.com/backlinkoutreach/outreach/internal/unsub"
+	"github.com/backlinkoutreach/outreach/models"
+	"github.com/backlinkoutreach/outreach/workflows"
+)
+
+// messagesByLead groups captured messages by lead, from their Message-IDs.
+func messagesByLead(t *testing.T, msgs []mailtest.Message, campaignID string, leads []string) map[string][]mailtest.Message {
+	t.Helper()
+	out := map[string][]mailtest.Message{}
+	for _, l := range leads {
+		for step := 0; step < 5; step++ {
+			id := mail.MessageID(campaignID, l, step, "sender.example")
+			for _, m := range msgs {
+				if m.MessageID == id {
+					out[l] = append(out[l], m)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// Scenario 1: a 200-lead campaign with a 2-step sequence and delays of
+// seconds: every lead receives exactly step 0 then step 1, threaded.
+func TestTwoStepSequenceThreaded(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, store.SQLite, rigOptions{})
+	camp, leads := r.createCampaign("Two steps", fastSettings(0, 3), 200)
+	r.launch(camp.ID)
+	r.waitMessages(400, 4*time.Minute)
+	time.Sleep(2 * time.Second) // anything extra would show up now
+	msgs := r.smtp.Messages()
+	if len(msgs) != 400 {
+		t.Fatalf("%d messages, want 400", len(msgs))
+	}
+	byLead := messagesByLead(t, msgs, camp.ID, leads)
+	for i, l := range leads {
+		m := byLead[l]
+		if len(m) != 2 {
+			t.Fatalf("lead %d got %d messages", i, len(m))
+		}
+		first, second := m[0], m[1]
+		if !first.ReceivedAt.Before(second.ReceivedAt) && !first.ReceivedAt.Equal(second.ReceivedAt) {
+			t.Errorf("lead %d: step 1 arrived before step 0", i)
+		}
+		if second.ReceivedAt.Sub(first.ReceivedAt) < 2*time.Second {
+			t.Errorf("lead %d: step 1 came %s after step 0, before its 3 s delay", i, second.ReceivedAt.Sub(first.ReceivedAt))
+		}
+		if second.InReplyTo != first.MessageID || len(second.References) != 1 || second.References[0] != first.MessageID {
+			t.Errorf("lead %d: step 1 not threaded: in-reply-to %q references %v", i, second.InReplyTo, second.References)
+		}
+		if second.Subject != "Re: "+first.Subject || !strings.HasPrefix(first.Subject, "Guest post for Site ") {
+			t.Errorf("lead %d: subjects %q / %q", i, first.Subject, second.Subject)
+		}
+		if len(first.To) != 1 || !strings.HasPrefix(first.To[0], "editor") {
+			t.Errorf("lead %d: envelope to %v", i, first.To)
+		}
+		lu := first.Header.Get("List-Unsubscribe")
+		if !strings.Contains(lu, "<mailto:"+testSender+"?subject=unsubscribe>") || !strings.Contains(lu, "<"+testBaseURL+"/u/") ||
+			first.Header.Get("List-Unsubscribe-Post") != "List-Unsubscribe=One-Click" {
+			t.Errorf("lead %d: List-Unsubscribe %q", i, lu)
+		}
+	}
+	// The unsubscribe token names this lead.
+	signer, _ := unsub.New([]byte(testSecret))
+	lu := byLead[leads[7]][0].Header.Get("List-Unsubscribe")
+	tok := lu[strings.Index(lu, "/u/")+3 : strings.LastIndex(lu, ">")]
+	if cl, err := signer.Open(tok); err != nil || cl.LeadID != leads[7] || cl.CampaignID != camp.ID || cl.Email != "editor7@site7.example" {
+		t.Errorf("unsubscribe token: %+v %v", cl, err)
+	}
+	// The ledger and the lead rows agree.
+	if n := r.count(&models.Attempt{}, "campaign_id = ? AND state = ?", camp.ID, models.AttemptSent); n != 400 {
+		t.Errorf("sent attempts %d", n)
+	}
+	if n := r.count(&models.Lead{}, "campaign_id = ? AND status = ?", camp.ID, models.StatusContacted); n != 200 {
+		t.Errorf("contacted leads %d", n)
+	}
+	var page api.AttemptList
+	r.call(http.MethodGet, "/campaigns/"+camp.ID+"/attempts?limit=500&lead_id="+leads[3], nil, http.StatusOK, &page)
+	if len(page.Items) != 2 || page.Items[0].LegalBasis != models.LegalBasisLegitimateInterest || page.Items[1].InReplyTo != page.Items[0].MessageID {
+		t.Errorf("attempts of one lead: %+v", page.Items)
+	}
+	var detail api.LeadDetail
+	r.call(http.MethodGet, "/campaigns/"+camp.ID+"/leads/"+leads[3], nil, http.StatusOK, &detail)
+	var kinds []string
+	for _, e := range detail.Timeline {
+		kinds = append(kinds, e.Kind)
+	}
+	if strings.Join(kinds, ",") != "created,sent,status,sent" {
+		t.Errorf("timeline %v", kinds)
+	}
+	// The Web UI finds every workflow of the campaign by CampaignId, and
+	// each lead's status in LeadStatus; ids carry no personal data.
+	waitFor(t, 30*time.Second, "visibility", func() (bool, string) {
+		all := r.listWorkflows(fmt.Sprintf("CampaignId = '%s'", camp.ID))
+		contacted := r.listWorkflows(fmt.Sprintf("CampaignId = '%s' AND LeadStatus = 'contacted'", camp.ID))
+		return len(all) == 201 && len(contacted) == 200, fmt.Sprintf("%d workflows, %d contacted", len(all), len(contacted))
+	})
+	for _, id := range r.listWorkflows(fmt.Sprintf("CampaignId = '%s'", camp.ID)) {
+		if strings.Contains(id, "@") || strings.Contains(id, "editor") {
+			t.Fatalf("workflow id %s carries personal data", id)
+		}
+	}
+	st := r.queryLead(camp.ID, leads[0])
+	if st.Status != models.StatusContacted || st.Phase != workflows.PhaseDone || st.NextStep != -1 {
+		t.Errorf("lead state after the sequence: %+v", st)
+	}
+	desc, err := r.client.DescribeWorkflowExecution(r.ctx, workflows.LeadWorkflowID(camp.ID, leads[0]), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if desc.GetWorkflowExecutionInfo().GetStatus() != enums.WORKFLOW_EXECUTION_STATUS_RUNNING {
+		t.Errorf("a contacted lead's workflow must stay open for late replies")
+	}
+}
+
+// Scenario 2: a reply after step 0: step 1 is never sent.
+func TestReplyAfterFirstStepStopsFollowUp(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, store.SQLite, rigOptions{})
+	camp, leads := r.createCampaign("Reply", fastSettings(0, 4), 3)
+	r.launch(camp.ID)
+	r.waitMessages(3, time.Minute)
+	if err := r.client.SignalWorkflow(r.ctx, workflows.LeadWorkflowID(camp.ID, leads[1]), "", workflows.SignalLeadReply,
+		workflows.ReplySignal{ReplyID: models.NewID(), Tag: models.ReplyInterested}); err != nil {
+		t.Fatal(err)
+	}
+	r.waitMessages(5, time.Minute)
+	time.Sleep(6 * time.Second)
+	byLead := messagesByLead(t, r.smtp.Messages(), camp.ID, leads)
+	if len(byLead[leads[1]]) != 1 || len(byLead[leads[0]]) != 2 || len(byLead[leads[2]]) != 2 || r.smtp.Count() != 5 {
+		t.Fatalf("messages per lead: %d %d %d (total %d); the replied lead must get only step 0",
+			len(byLead[leads[0]]), len(byLead[leads[1]]), len(byLead[leads[2]]), r.smtp.Count())
+	}
+	var l api.LeadOut
+	r.call(http.MethodGet, "/campaigns/"+camp.ID+"/leads/"+leads[1], nil, http.StatusOK, &l)
+	if l.Status != models.StatusReplied {
+		t.Errorf("status %s", l.Status)
+	}
+	if st := r.queryLead(camp.ID, leads[1]); st.Status != models.StatusReplied || st.NextStep != -1 {
+		t.Errorf("lead state %+v", st)
+	}
+}
+
