@@ -340,7 +340,10 @@ func fetchRaw(c *imapclient.Client, page []imap.UID) ([]fetched, error) {
 	opts := &imap.FetchOptions{UID: true, InternalDate: true, BodySection: []*imap.FetchItemBodySection{{Peek: true}}}
 	cmd := c.Fetch(imap.UIDSetNum(page...), opts)
 	var out []fetched
-	var readErr error
+	sorted := func() []fetched {
+		slices.SortFunc(out, func(a, b fetched) int { return int(a.uid) - int(b.uid) })
+		return out
+	}
 	for {
 		msg := cmd.Next()
 		if msg == nil {
@@ -363,13 +366,25 @@ func fetchRaw(c *imapclient.Client, page []imap.UID) ([]fetched, error) {
 					continue
 				}
 				b, err := io.ReadAll(io.LimitReader(it.Literal, MaxRawBytes))
-				if err == nil {
-					// Past the limit is attachment bytes: drain them.
-					_, err = io.Copy(io.Discard, it.Literal)
+				var rest int64
+				if err == nil && len(b) == MaxRawBytes {
+					// Past the limit is attachment bytes: drain them. (Only
+					// then: once the literal has answered EOF the client
+					// reads the connection again, and so must we not.)
+					rest, err = io.Copy(io.Discard, it.Literal)
+				}
+				// A connection cut inside a literal reads as a short
+				// literal ending in a plain EOF: only the size tells.
+				if err == nil && int64(len(b))+rest < it.Literal.Size() {
+					err = fmt.Errorf("message cut after %d of %d bytes: %w", int64(len(b))+rest, it.Literal.Size(), io.ErrUnexpectedEOF)
 				}
 				if err != nil {
-					readErr = err
-					continue
+					// The connection broke inside the message. The client
+					// resumes its reader once a literal fails, so reading
+					// on (Next discards the rest of the literal) would
+					// race with it: stop here; the caller closes the
+					// client.
+					return sorted(), fmt.Errorf("read message body: %w", err)
 				}
 				f.raw, complete = b, true
 			}
@@ -378,12 +393,7 @@ func fetchRaw(c *imapclient.Client, page []imap.UID) ([]fetched, error) {
 			out = append(out, f)
 		}
 	}
-	err := cmd.Close()
-	if err == nil {
-		err = readErr
-	}
-	slices.SortFunc(out, func(a, b fetched) int { return int(a.uid) - int(b.uid) })
-	return out, err
+	return sorted(), cmd.Close()
 }
 
 // ErrNotConfigured answers a poll when no IMAP server is configured.

@@ -1,0 +1,426 @@
+package inbox
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"fmt"
+	"net"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"gorm.io/gorm"
+
+	"github.com/backlinkoutreach/outreach/internal/inbox/imaptest"
+	"github.com/backlinkoutreach/outreach/internal/store"
+	"github.com/backlinkoutreach/outreach/internal/storetest"
+	"github.com/backlinkoutreach/outreach/models"
+)
+
+func newPoller(db *gorm.DB, srv *imaptest.Server, mailboxes ...string) *Poller {
+	if len(mailboxes) == 0 {
+		mailboxes = []string{"INBOX"}
+	}
+	return &Poller{
+		Config: IMAPConfig{Host: srv.Host, Port: srv.Port, Username: srv.Username, Password: srv.Password,
+			TLS: "none", Mailboxes: mailboxes, FetchLimit: 50, Timeout: 20 * time.Second},
+		Pipeline: &Pipeline{DB: db},
+		DB:       db,
+	}
+}
+
+func dsn(rcpt, origID, action, status, diag string) []byte {
+	return crlf(`From: Mail Delivery System <MAILER-DAEMON@mail.agency.example>
+To: outreach@agency.example
+Subject: Undelivered Mail Returned to Sender
+Message-ID: <dsn-` + origID + `-` + status + `@mail.agency.example>
+Auto-Submitted: auto-replied
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status; boundary="dsnb"
+
+--dsnb
+Content-Type: text/plain
+
+Your message to ` + rcpt + ` could not be delivered.
+
+--dsnb
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; mail.agency.example
+
+Final-Recipient: rfc822; ` + rcpt + `
+Action: ` + action + `
+Status: ` + status + `
+Diagnostic-Code: smtp; ` + diag + `
+
+--dsnb
+Content-Type: text/rfc822-headers
+
+From: Outreach <outreach@agency.example>
+To: ` + rcpt + `
+Subject: Guest post idea
+Message-ID: <` + origID + `>
+
+--dsnb--
+`)
+}
+
+func bigAttachment(msgID, from, inReplyTo, text string, size int) []byte {
+	var b bytes.Buffer
+	b.Write(crlf("Message-ID: <" + msgID + ">\nFrom: " + from + "\nSubject: RE: Guest post idea\nIn-Reply-To: <" + inReplyTo + ">\n" +
+		"MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"mix\"\n\n--mix\nContent-Type: text/plain; charset=utf-8\n\n" + text +
+		"\n--mix\nContent-Type: application/zip; name=\"kit.zip\"\nContent-Disposition: attachment; filename=\"kit.zip\"\nContent-Transfer-Encoding: base64\n\n"))
+	chunk := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{0xA5, 0x5A, 0x33}, 19)) // 76 chars
+	for b.Len() < size {
+		b.WriteString(chunk + "\r\n")
+	}
+	b.WriteString("--mix--\r\n")
+	return b.Bytes()
+}
+
+// TestPollMatchesClassifiesAndStores polls a real IMAP server holding every
+// kind of message the issue names and checks each stored row.
+func TestPollMatchesClassifiesAndStores(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *gorm.DB) {
+		ctx := context.Background()
+		w := newWorld(t, db, 8)
+		other := newWorld(t, db, 1) // another user's lead must not absorb anything
+		srv := imaptest.Start(t, imaptest.Options{})
+		c := srv.Client(t)
+		l := w.leads
+		s := w.sent
+		html := "<html><body><p>Thank you for your email.</p><p>I am out of the office until <b>Friday 13 March 2026</b>.</p></body></html>"
+		msgs := map[string][]byte{
+			"in-reply-to": reply("r1@site0.example", "lead0@site0.example", "Re: Guest post idea", s[0].MessageID, "<"+s[0].MessageID+">",
+				"Sounds good, send it over.\n\nOn Mon, Dana wrote:\n> Would you be interested?"),
+			"colleague": reply("r2@site0.example", "Sam Editor <editor@site0.example>", "Re: Guest post idea", "r1@site0.example",
+				"<"+s[0].MessageID+"> <r1@site0.example>", "Editor here: we'd love the piece, please send the draft to me directly."),
+			"by-sender": reply("r3@site1.example", "LEAD1@Site1.Example", "Your e-mail", "", "", "Not interested, thanks."),
+			"stranger":  reply("r4@else.example", "someone@else.example", "Hello", "", "", "Who is this?"),
+			"hard":      dsn(l[2].ContactEmail, s[2].MessageID, "failed", "5.1.1", "550 5.1.1 User unknown"),
+			"soft":      dsn(l[3].ContactEmail, s[3].MessageID, "delayed", "4.4.1", "Connection timed out"),
+			"cp1252": append(crlf("Message-ID: <r7@site4.example>\nFrom: lead4@site4.example\nSubject: Re: Guest post idea\nIn-Reply-To: <"+s[4].MessageID+">\n"+
+				"MIME-Version: 1.0\nContent-Type: text/plain; charset=windows-1252\nContent-Transfer-Encoding: 8bit\n\n"),
+				[]byte("Please don\x92t email me again \x96 unsubscribe.\r\n")...),
+			"html-ooo": crlf("Message-ID: <r8@site5.example>\nFrom: lead5@site5.example\nSubject: Automatic reply: Guest post idea\n" +
+				"Date: Tue, 10 Mar 2026 08:00:00 +0100\nIn-Reply-To: <" + s[5].MessageID + ">\nAuto-Submitted: auto-replied\n" +
+				"MIME-Version: 1.0\nContent-Type: text/html; charset=utf-8\n\n" + html),
+			"big": bigAttachment("r9@site6.example", "lead6@site6.example", s[6].MessageID,
+				"Our fee for a sponsored post is $150, media kit attached.", 10<<20),
+			// Broken MIME (the in-memory server cannot serve a message whose
+			// header does not parse; that case is TestProcessBrokenHeader):
+			// a multipart whose boundary never appears, and a part of binary
+			// junk declared base64 under an unreadable Content-Type.
+			"broken": crlf("Message-ID: <r10@site7.example>\nFrom: lead7@site7.example\nIn-Reply-To: <" + s[7].MessageID + ">\n" +
+				"MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"never-used\"\n\nyes please, but this body has no parts"),
+			"garbage": append(crlf("Message-ID: <r11@else.example>\nFrom: junk@else.example\nMIME-Version: 1.0\n"+
+				"Content-Type: text/plain; charset=\"unterminated\nContent-Transfer-Encoding: base64\n\n"),
+				[]byte("\x00\x01\x02\x03 binary \xff\xfe junk")...),
+		}
+		names := make([]string, 0, len(msgs))
+		for k := range msgs {
+			names = append(names, k)
+		}
+		slices.Sort(names)
+		for _, k := range names {
+			srv.Append(t, c, "INBOX", msgs[k], time.Now())
+		}
+		p := newPoller(db, srv)
+		st, err := p.Poll(ctx)
+		if err != nil {
+			t.Fatalf("poll: %v", err)
+		}
+		if st.Fetched != len(msgs) || st.New != len(msgs) || st.Unparsed != 2 || st.ByUser[w.user.ID] != 9 {
+			t.Fatalf("stats = %+v, want %d fetched and new, 2 unparsed, 9 matched for the user", st, len(msgs))
+		}
+		got := repliesOf(t, db)
+		check := func(key string, lead int, tag, kind string) models.Reply {
+			t.Helper()
+			r, ok := got[key]
+			if !ok {
+				t.Fatalf("reply %s not stored", key)
+			}
+			wantLead := ""
+			if lead >= 0 {
+				wantLead = l[lead].ID
+			}
+			if strPtr(r.LeadID) != wantLead || (lead >= 0 && strPtr(r.AttemptID) != s[lead].ID) {
+				t.Errorf("%s: lead %q attempt %q, want lead %q", key, strPtr(r.LeadID), strPtr(r.AttemptID), wantLead)
+			}
+			if r.Classification != tag || r.BounceKind != kind {
+				t.Errorf("%s: %s/%s, want %s/%s (body %q)", key, r.Classification, r.BounceKind, tag, kind, clip(r.BodyText, 120))
+			}
+			return r
+		}
+		check("r1@site0.example", 0, models.ReplyInterested, "")
+		check("r2@site0.example", 0, models.ReplyInterested, "")
+		check("r3@site1.example", 1, models.ReplyNotInterested, "")
+		check("r4@else.example", -1, models.ReplyNeutral, "")
+		hard := check("dsn-"+s[2].MessageID+"-5.1.1@mail.agency.example", 2, models.ReplyBounce, BounceHard)
+		if hard.BounceCode != "5.1.1" {
+			t.Errorf("hard bounce code %q", hard.BounceCode)
+		}
+		check("dsn-"+s[3].MessageID+"-4.4.1@mail.agency.example", 3, models.ReplyBounce, BounceSoft)
+		cp := check("r7@site4.example", 4, models.ReplyUnsubscribe, "")
+		if !strings.Contains(cp.BodyText, "don\u2019t email me again \u2013 unsubscribe") {
+			t.Errorf("windows-1252 body = %q", cp.BodyText)
+		}
+		ooo := check("r8@site5.example", 5, models.ReplyOutOfOffice, "")
+		if ooo.OOOUntil == nil || !ooo.OOOUntil.Equal(time.Date(2026, 3, 14, 0, 0, 0, 0, time.FixedZone("", 3600))) {
+			t.Errorf("out-of-office until = %v, want 2026-03-14 00:00 +01:00", ooo.OOOUntil)
+		}
+		big := check("r9@site6.example", 6, models.ReplyAsksPayment, "")
+		if !big.Parsed || len(big.BodyText) > 1000 {
+			t.Errorf("big message: parsed %v, body of %d bytes", big.Parsed, len(big.BodyText))
+		}
+		broken := check("r10@site7.example", 7, got["r10@site7.example"].Classification, "")
+		if broken.Parsed || broken.ParseError == "" {
+			t.Errorf("broken MIME stored as parsed=%v err=%q", broken.Parsed, broken.ParseError)
+		}
+		if garbage := check("r11@else.example", -1, got["r11@else.example"].Classification, ""); garbage.Parsed {
+			t.Errorf("binary junk stored as parsed")
+		}
+		// Suppression is written by the pipeline itself.
+		for lead, src := range map[int]string{1: models.SuppressNotInterested, 2: models.SuppressHardBounce, 4: models.SuppressUnsubscribe} {
+			hit, err := store.IsSuppressed(ctx, db, w.user.ID, l[lead].ContactEmail)
+			if err != nil || hit == "" {
+				t.Errorf("lead %d not suppressed (%v)", lead, err)
+			}
+			var sup models.Suppression
+			db.Where("user_id = ? AND value = ?", w.user.ID, strings.ToLower(l[lead].ContactEmail)).Take(&sup)
+			if sup.Source != src {
+				t.Errorf("lead %d suppression source %q, want %q", lead, sup.Source, src)
+			}
+			var flagged models.Lead
+			db.Take(&flagged, "id = ?", l[lead].ID)
+			if !flagged.Suppressed {
+				t.Errorf("lead %d not flagged suppressed", lead)
+			}
+		}
+		for _, lead := range []int{0, 3, 5, 6} {
+			if hit, _ := store.IsSuppressed(ctx, db, w.user.ID, l[lead].ContactEmail); hit != "" {
+				t.Errorf("lead %d suppressed by %q", lead, hit)
+			}
+		}
+		// Every matched reply owes its lead workflow a signal.
+		var pending int64
+		db.Model(&store.ReplyEffect{}).Where("state = ?", store.EffectPending).Count(&pending)
+		if pending != 9 {
+			t.Errorf("%d pending effects, want 9", pending)
+		}
+		var others int64
+		db.Model(&models.Reply{}).Where("user_id = ?", other.user.ID).Count(&others)
+		if others != 0 {
+			t.Errorf("%d replies matched to an unrelated user", others)
+		}
+		// Read-only: no flag was set on any message.
+		for uid, flags := range srv.Flags(t, c, "INBOX") {
+			if len(flags) != 0 {
+				t.Errorf("message %d got flags %v", uid, flags)
+			}
+		}
+		// Caught up: the next poll reads nothing.
+		st, err = p.Poll(ctx)
+		if err != nil || st.Fetched != 0 {
+			t.Fatalf("second poll: %+v %v", st, err)
+		}
+	})
+}
+
+func TestPollSameMessageInTwoFolders(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *gorm.DB) {
+		w := newWorld(t, db, 2)
+		srv := imaptest.Start(t, imaptest.Options{Mailboxes: []string{"INBOX", "Archive"}})
+		c := srv.Client(t)
+		a := reply("same@site0.example", "lead0@site0.example", "Re: Guest post idea", w.sent[0].MessageID, "", "Go ahead!")
+		srv.Append(t, c, "INBOX", a, time.Now())
+		srv.Append(t, c, "INBOX", reply("b@site1.example", "lead1@site1.example", "Re: x", w.sent[1].MessageID, "", "No thanks."), time.Now())
+		srv.Append(t, c, "Archive", a, time.Now())
+		// The same message again without a Message-ID is recognised by content.
+		noID := reply("", "lead1@site1.example", "Re: x", w.sent[1].MessageID, "", "Who is this?")
+		srv.Append(t, c, "Archive", noID, time.Now())
+		srv.Append(t, c, "INBOX", noID, time.Now())
+		st, err := newPoller(db, srv, "INBOX", "Archive").Poll(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Fetched != 5 || st.New != 3 || st.Duplicates != 2 {
+			t.Fatalf("stats %+v, want 5 fetched, 3 new, 2 duplicates", st)
+		}
+		var n int64
+		db.Model(&models.Reply{}).Count(&n)
+		if n != 3 {
+			t.Fatalf("%d replies stored, want 3", n)
+		}
+		var effects int64
+		db.Model(&store.ReplyEffect{}).Count(&effects)
+		if effects != 3 {
+			t.Fatalf("%d effects, want 3 (one per stored reply)", effects)
+		}
+	})
+}
+
+// TestPollResumesAfterDroppedConnection cuts the connection in the middle
+// of a FETCH: the messages read are stored, the checkpoint stops below the
+// first one missing, and the next poll stores the rest: nothing is lost,
+// nothing is counted twice.
+func TestPollResumesAfterDroppedConnection(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *gorm.DB) {
+		ctx := context.Background()
+		w := newWorld(t, db, 30)
+		srv := imaptest.Start(t, imaptest.Options{})
+		c := srv.Client(t)
+		for i := range 30 {
+			body := fmt.Sprintf("Reply %d. Sounds good, send it over.\n%s", i, strings.Repeat("Some padding text. ", 100))
+			srv.Append(t, c, "INBOX", reply(fmt.Sprintf("drop-%d@site.example", i), w.leads[i].ContactEmail, "Re: Guest post idea",
+				w.sent[i].MessageID, "", body), time.Now())
+		}
+		proxy := imaptest.StartProxy(t, srv.Addr)
+		p := newPoller(db, srv)
+		p.Dial = func(ctx context.Context, network, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, network, proxy.Addr)
+		}
+		proxy.CutAfter(25 << 10) // about a third of the 30 x 2 KB page
+		first, err := p.Poll(ctx)
+		if err == nil || proxy.Cuts() != 1 {
+			t.Fatalf("first poll: err %v, cuts %d: the connection was not cut", err, proxy.Cuts())
+		}
+		if first.New == 0 || first.New >= 30 {
+			t.Fatalf("first poll stored %d messages, want some but not all", first.New)
+		}
+		cp, _, _ := store.Checkpoint(ctx, db, p.CheckpointKey("INBOX"))
+		if int(cp.LastUID) != first.New {
+			t.Fatalf("checkpoint at UID %d after storing %d messages", cp.LastUID, first.New)
+		}
+		second, err := p.Poll(ctx)
+		if err != nil {
+			t.Fatalf("second poll: %v", err)
+		}
+		if first.New+second.New != 30 || second.Duplicates != 0 {
+			t.Fatalf("first %+v second %+v: want 30 new in total and no duplicates", first, second)
+		}
+		var n int64
+		db.Model(&models.Reply{}).Count(&n)
+		if n != 30 {
+			t.Fatalf("%d replies stored, want 30", n)
+		}
+		cp, _, _ = store.Checkpoint(ctx, db, p.CheckpointKey("INBOX"))
+		if cp.LastUID != 30 {
+			t.Fatalf("checkpoint at %d, want 30", cp.LastUID)
+		}
+	})
+}
+
+func TestPollUIDValidityChange(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *gorm.DB) {
+		ctx := context.Background()
+		w := newWorld(t, db, 5)
+		srv := imaptest.Start(t, imaptest.Options{})
+		c := srv.Client(t)
+		msgs := make([][]byte, 5)
+		for i := range msgs {
+			msgs[i] = reply(fmt.Sprintf("v-%d@site.example", i), w.leads[i].ContactEmail, "Re: Guest post idea", w.sent[i].MessageID, "", "Go for it.")
+		}
+		for _, m := range msgs[:3] {
+			srv.Append(t, c, "INBOX", m, time.Now())
+		}
+		p := newPoller(db, srv)
+		if st, err := p.Poll(ctx); err != nil || st.New != 3 {
+			t.Fatalf("first poll %+v %v", st, err)
+		}
+		before, _, _ := store.Checkpoint(ctx, db, p.CheckpointKey("INBOX"))
+		// The server rebuilds the mailbox: same messages, new UIDs, new
+		// UIDVALIDITY; two messages are new.
+		srv.Recreate(t, "INBOX")
+		for _, m := range msgs {
+			srv.Append(t, c, "INBOX", m, time.Now())
+		}
+		st, err := p.Poll(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Fetched != 5 || st.New != 2 || st.Duplicates != 3 {
+			t.Fatalf("after UIDVALIDITY change: %+v, want 5 fetched, 2 new, 3 duplicates", st)
+		}
+		after, _, _ := store.Checkpoint(ctx, db, p.CheckpointKey("INBOX"))
+		if after.UIDValidity == before.UIDValidity || after.LastUID != 5 {
+			t.Fatalf("checkpoint %+v after %+v", after, before)
+		}
+	})
+}
+
+func TestPollPagesAndFirstPoll(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *gorm.DB) {
+		ctx := context.Background()
+		srv := imaptest.Start(t, imaptest.Options{})
+		c := srv.Client(t)
+		// Mail that arrived before anything was ever sent cannot be a reply:
+		// the first poll only notes where the mailbox is.
+		srv.Append(t, c, "INBOX", reply("old@x.example", "x@x.example", "Newsletter", "", "", "Hello"), time.Now())
+		p := newPoller(db, srv)
+		p.Config.FetchLimit = 4
+		if st, err := p.Poll(ctx); err != nil || st.Fetched != 0 {
+			t.Fatalf("poll before any send: %+v %v", st, err)
+		}
+		w := newWorld(t, db, 10)
+		for i := range 10 {
+			srv.Append(t, c, "INBOX", reply(fmt.Sprintf("p-%d@x.example", i), w.leads[i].ContactEmail, "Re: hi", w.sent[i].MessageID, "", "Sure."), time.Now())
+		}
+		st, err := p.Poll(ctx)
+		if err != nil || st.New != 10 || st.Fetched != 10 {
+			t.Fatalf("paged poll %+v %v", st, err)
+		}
+		cp, _, _ := store.Checkpoint(ctx, db, p.CheckpointKey("INBOX"))
+		if cp.LastUID != 11 {
+			t.Fatalf("checkpoint %d, want 11", cp.LastUID)
+		}
+		srv.Append(t, c, "INBOX", reply("late@x.example", w.leads[0].ContactEmail, "Re: hi", "", "", "One more thing."), time.Now())
+		if st, err := p.Poll(ctx); err != nil || st.Fetched != 1 || st.New != 1 {
+			t.Fatalf("incremental poll %+v %v", st, err)
+		}
+	})
+}
+
+func TestPollTLSModes(t *testing.T) {
+	t.Parallel()
+	db := storetest.New(t, store.SQLite)
+	w := newWorld(t, db, 1)
+	for _, mode := range []string{"tls", "starttls"} {
+		t.Run(mode, func(t *testing.T) {
+			opts := imaptest.Options{}
+			if mode == "tls" {
+				opts.TLS = "tls"
+			}
+			srv := imaptest.Start(t, opts)
+			srv.Append(t, srv.Client(t), "INBOX", reply(mode+"@site0.example", "lead0@site0.example", "Re: x", w.sent[0].MessageID, "", "Yes please."), time.Now())
+			p := newPoller(db, srv)
+			p.Config.TLS = mode
+			// Certificate checks are on: a self-signed server is refused.
+			if _, err := p.Poll(context.Background()); err == nil || !strings.Contains(err.Error(), "certificate") {
+				t.Fatalf("self-signed certificate accepted: %v", err)
+			}
+			p.Config.SkipVerify = true
+			st, err := p.Poll(context.Background())
+			if err != nil || st.New != 1 {
+				t.Fatalf("poll with verification off: %+v %v", st, err)
+			}
+		})
+	}
+	// Wrong password: a clear error.
+	srv := imaptest.Start(t, imaptest.Options{})
+	p := newPoller(db, srv)
+	p.Config.Password = "wrong"
+	if _, err := p.Poll(context.Background()); err == nil || !strings.Contains(err.Error(), "login") {
+		t.Fatalf("bad login: %v", err)
+	}
+	_ = imap.UID(0)
+}
