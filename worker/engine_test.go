@@ -13,6 +13,7 @@ import (
 	"github.com/backlinkoutreach/outreach/internal/mail"
 	"github.com/backlinkoutreach/outreach/internal/mailtest"
 	"github.com/backlinkoutreach/outreach/internal/store"
+	"github.com/backlinkoutreach/outreach/internal/storetest"
 	"github.com/backlinkoutreach/outreach/internal/unsub"
 	"github.com/backlinkoutreach/outreach/models"
 	"github.com/backlinkoutreach/outreach/workflows"
@@ -157,3 +158,88 @@ func TestReplyAfterFirstStepStopsFollowUp(t *testing.T) {
 	}
 }
 
+// Scenario 3: caps are hard. 50 first touches go out at once against a
+// recipient-domain cap of 10: exactly 10 are sent, the 40 others are
+// deferred to the next day, not dropped. A user cap of 10 paces the
+// dispatch itself.
+func TestCapsAreHard(t *testing.T) {
+	t.Parallel()
+	for _, d := range storetest.Dialects() {
+		t.Run(string(d)+"/domain cap, 50 concurrent sends", func(t *testing.T) {
+			t.Parallel()
+			r := newRig(t, d, rigOptions{limits: store.SendLimits{DomainDailyCap: 10}, sendConcurrency: 8})
+			var camp api.CampaignOut
+			r.call(http.MethodPost, "/campaigns", map[string]any{"name": "Caps", "keywords": []string{"SaaS"}, "settings": fastSettings(0)},
+				http.StatusCreated, &camp)
+			rows := make([]map[string]any, 50)
+			for i := range rows {
+				rows[i] = map[string]any{"website_url": fmt.Sprintf("https://blog%d.example/", i), "website_title": fmt.Sprintf("Blog %d", i),
+					"contact_email": fmt.Sprintf("writer%d@bigmail.example", i), "contact_name": "Writer"}
+			}
+			r.call(http.MethodPost, "/campaigns/"+camp.ID+"/leads/bulk", rows, http.StatusOK, nil)
+			r.waitStarted(camp.ID, 50, time.Minute)
+			r.launch(camp.ID)
+			r.waitMessages(10, time.Minute)
+			waitFor(t, time.Minute, "every send decided", func() (bool, string) {
+				sent := r.count(&models.Attempt{}, "campaign_id = ? AND state = ?", camp.ID, models.AttemptSent)
+				pending := r.count(&models.Attempt{}, "campaign_id = ? AND state = ?", camp.ID, models.AttemptPending)
+				return sent+pending == 50, fmt.Sprintf("sent %d pending %d", sent, pending)
+			})
+			time.Sleep(2 * time.Second)
+			if r.smtp.Count() != 10 {
+				t.Fatalf("%d messages reached the server, want exactly 10", r.smtp.Count())
+			}
+			if n := r.count(&models.Attempt{}, "campaign_id = ? AND state = ?", camp.ID, models.AttemptSent); n != 10 {
+				t.Fatalf("sent attempts %d", n)
+			}
+			if n := r.count(&models.AuditEntry{}, "campaign_id = ? AND result = ? AND reason = ?", camp.ID, store.AuditDeferred, store.ReasonDomainCap); n != 40 {
+				t.Errorf("deferred audit entries %d, want 40", n)
+			}
+			midnight := models.StartOfNextDay(time.Now(), time.UTC)
+			var pending []models.Attempt
+			r.db.Where("campaign_id = ? AND state = ?", camp.ID, models.AttemptPending).Find(&pending)
+			for _, a := range pending[:5] {
+				st := r.queryLead(camp.ID, a.LeadID)
+				if st.Phase != workflows.PhaseDeferred || !st.NextAt.Equal(midnight) || st.Status != models.StatusDiscovered {
+					t.Errorf("deferred lead %s: %+v, want deferred until %s", a.LeadID, st, midnight)
+				}
+			}
+			var listed api.AttemptList
+			r.call(http.MethodGet, "/campaigns/"+camp.ID+"/attempts?state=pending&limit=100", nil, http.StatusOK, &listed)
+			if len(listed.Items) != 40 {
+				t.Errorf("pending attempts listed: %d", len(listed.Items))
+			}
+		})
+		t.Run(string(d)+"/user cap paces first touches", func(t *testing.T) {
+			t.Parallel()
+			r := newRig(t, d, rigOptions{limits: store.SendLimits{UserDailyCap: 10}, sendConcurrency: 8})
+			camp, _ := r.createCampaign("Paced", fastSettings(0), 50)
+			r.waitStarted(camp.ID, 50, time.Minute)
+			r.launch(camp.ID)
+			r.waitMessages(10, time.Minute)
+			time.Sleep(3 * time.Second)
+			if r.smtp.Count() != 10 {
+				t.Fatalf("%d messages, want 10", r.smtp.Count())
+			}
+			if n := r.count(&models.Lead{}, "campaign_id = ? AND dispatched_at IS NOT NULL", camp.ID); n != 10 {
+				t.Errorf("dispatched %d first touches, want the cap's 10", n)
+			}
+			v, err := r.client.QueryWorkflow(r.ctx, workflows.CampaignWorkflowID(camp.ID), "", workflows.QueryCampaignState)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var cs workflows.CampaignStatus
+			if err := v.Get(&cs); err != nil {
+				t.Fatal(err)
+			}
+			if cs.State != models.CampaignActive || cs.LeadsStarted != 50 || cs.LeadsWaiting != 40 || cs.DispatchedToday != 10 {
+				t.Errorf("campaign state %+v", cs)
+			}
+			var rep store.PolicyReport
+			r.call(http.MethodPost, "/policy/validate", map[string]any{"recipient": "someone@new.example", "campaign_id": camp.ID}, http.StatusOK, &rep)
+			if rep.Allowed || rep.Reason != store.ReasonUserCap || rep.Caps[0].Count != 10 || rep.Caps[0].Limit != 10 {
+				t.Errorf("policy dry-run after the cap: %+v", rep)
+			}
+		})
+	}
+}

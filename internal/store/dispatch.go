@@ -93,29 +93,28 @@ func dispatchRoom(tx *gorm.DB, c models.Campaign, lim SendLimits, now time.Time)
 			room.Next = next
 		}
 	}
-	const inflightSQL = `SELECT count(*) FROM leads l JOIN campaigns c ON c.id = l.campaign_id
-WHERE l.user_id = ? AND l.dispatched_at IS NOT NULL AND l.status = 'discovered'
-AND l.blocked_reason = '' AND l.suppressed = false AND c.state = 'active'
-AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.lead_id = l.id AND a.step = 0 AND a.state = 'sending')`
+	// The counter and the first touches in flight are read in one
+	// statement, so one snapshot: a send committing between two reads would
+	// otherwise leave the lead counted in neither.
+	const roomSQL = `SELECT
+(SELECT coalesce(max(count), 0) FROM send_counters WHERE user_id = ? AND scope = ? AND scope_key = ? AND day = ?),
+(SELECT count(*) FROM leads l JOIN campaigns c ON c.id = l.campaign_id
+ WHERE l.user_id = ? AND l.dispatched_at IS NOT NULL AND l.status = 'discovered'
+ AND l.blocked_reason = '' AND l.suppressed = false AND c.state = 'active' %s
+ AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.lead_id = l.id AND a.step = 0 AND a.state = 'sending'))`
 	if lim.UserDailyCap > 0 {
-		used, err := counterValue(tx, c.UserID, scopeUser, "", models.DayKey(now, time.UTC))
-		if err != nil {
-			return room, err
-		}
-		var inflight int64
-		if err := tx.Raw(inflightSQL, c.UserID).Row().Scan(&inflight); err != nil {
-			return room, fmt.Errorf("count first touches in flight: %w", err)
+		var used, inflight int64
+		if err := tx.Raw(fmt.Sprintf(roomSQL, ""), c.UserID, scopeUser, "", models.DayKey(now, time.UTC), c.UserID).
+			Row().Scan(&used, &inflight); err != nil {
+			return room, fmt.Errorf("user room: %w", err)
 		}
 		take(lim.UserDailyCap, used, inflight, models.StartOfNextDay(now, time.UTC))
 	}
 	if c.Settings.DailyCap != nil && *c.Settings.DailyCap > 0 {
-		used, err := counterValue(tx, c.UserID, scopeCampaign, c.ID, models.DayKey(now, w.Loc))
-		if err != nil {
-			return room, err
-		}
-		var inflight int64
-		if err := tx.Raw(inflightSQL+" AND l.campaign_id = ?", c.UserID, c.ID).Row().Scan(&inflight); err != nil {
-			return room, fmt.Errorf("count campaign first touches in flight: %w", err)
+		var used, inflight int64
+		if err := tx.Raw(fmt.Sprintf(roomSQL, "AND l.campaign_id = ?"), c.UserID, scopeCampaign, c.ID, models.DayKey(now, w.Loc),
+			c.UserID, c.ID).Row().Scan(&used, &inflight); err != nil {
+			return room, fmt.Errorf("campaign room: %w", err)
 		}
 		take(*c.Settings.DailyCap, used, inflight, models.StartOfNextDay(now, w.Loc))
 	}
