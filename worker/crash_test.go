@@ -1,0 +1,133 @@
+package worker_test
+
+import (
+	"bytes"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/backlinkoutreach/outreach/internal/storetest"
+	"github.com/backlinkoutreach/outreach/models"
+)
+
+// lockedBuffer collects a subprocess's output.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// Scenario 4: crash safety. The worker is the outreach binary; it is
+// killed with SIGKILL at random moments while 300 leads are sent, and
+// restarted each time. At the SMTP server no Message-ID arrives twice,
+// every lead is sent exactly once or marked unknown, and there are no more
+// unknowns than kills.
+func TestCrashSafety(t *testing.T) {
+	t.Parallel()
+	for _, d := range storetest.Dialects() {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			r := newRig(t, d, rigOptions{external: true})
+			logs := &lockedBuffer{}
+			var mu sync.Mutex
+			proc := r.startWorkerProcess(t, logs)
+			t.Cleanup(func() {
+				mu.Lock()
+				defer mu.Unlock()
+				_ = proc.Process.Signal(syscall.SIGTERM)
+				done := make(chan struct{})
+				go func() { _ = proc.Wait(); close(done) }()
+				select {
+				case <-done:
+				case <-time.After(20 * time.Second):
+					_ = proc.Process.Kill()
+				}
+				if t.Failed() {
+					t.Logf("worker output:\n%s", logs.String())
+				}
+			})
+			camp, leads := r.createCampaign("Crash", fastSettings(0), 300)
+			r.launch(camp.ID)
+			r.waitMessages(1, 2*time.Minute)
+
+			seed := time.Now().UnixNano()
+			rng := rand.New(rand.NewPCG(uint64(seed), 7))
+			t.Logf("kill schedule seed %d", seed)
+			kills := 0
+			for kills < 4 && r.smtp.Count() < 300 {
+				time.Sleep(time.Duration(200+rng.IntN(1800)) * time.Millisecond)
+				mu.Lock()
+				if err := proc.Process.Signal(syscall.SIGKILL); err != nil {
+					mu.Unlock()
+					t.Fatal(err)
+				}
+				_ = proc.Wait()
+				kills++
+				t.Logf("kill %d after %d messages", kills, r.smtp.Count())
+				proc = r.startWorkerProcess(t, logs)
+				mu.Unlock()
+			}
+			waitFor(t, 5*time.Minute, "every lead decided", func() (bool, string) {
+				n := r.count(&models.Attempt{}, "campaign_id = ? AND state IN ?", camp.ID,
+					[]models.AttemptState{models.AttemptSent, models.AttemptUnknown})
+				return n == 300, fmt.Sprintf("%d of 300 sent or unknown, %d at the server", n, r.smtp.Count())
+			})
+			time.Sleep(2 * time.Second)
+
+			atServer := r.smtp.CountByMessageID()
+			for id, n := range atServer {
+				if n != 1 {
+					t.Errorf("Message-ID %s arrived %d times", id, n)
+				}
+			}
+			var attempts []models.Attempt
+			if err := r.db.Where("campaign_id = ?", camp.ID).Find(&attempts).Error; err != nil {
+				t.Fatal(err)
+			}
+			byLead := map[string]models.Attempt{}
+			unknown := 0
+			for _, a := range attempts {
+				byLead[a.LeadID] = a
+				switch a.State {
+				case models.AttemptSent:
+					if atServer[a.MessageID] != 1 {
+						t.Errorf("lead %s: ledger says sent, the server has %d", a.LeadID, atServer[a.MessageID])
+					}
+				case models.AttemptUnknown:
+					unknown++
+				default:
+					t.Errorf("lead %s: attempt %s", a.LeadID, a.State)
+				}
+			}
+			for _, l := range leads {
+				if _, ok := byLead[l]; !ok {
+					t.Errorf("lead %s has no attempt", l)
+				}
+			}
+			if len(atServer) > 300 {
+				t.Errorf("%d distinct messages for 300 leads", len(atServer))
+			}
+			if unknown > kills {
+				t.Errorf("%d unknown sends after %d kills", unknown, kills)
+			}
+			if n := r.count(&models.Lead{}, "campaign_id = ? AND status = ?", camp.ID, models.StatusContacted); n != 300 {
+				t.Errorf("contacted leads %d, want 300 (an unknown first step counts as contacted)", n)
+			}
+			t.Logf("%s: %d kills, %d unknown, %d delivered", d, kills, unknown, len(atServer))
+		})
+	}
+}
