@@ -221,8 +221,10 @@ func ListLeads(ctx context.Context, db *gorm.DB, f LeadFilter) ([]models.Lead, *
 	}
 	if f.After != nil {
 		if sort.quality() {
-			q = q.Where("("+qualitySortColumn+" "+cmp+" ? OR ("+qualitySortColumn+" = ? AND id "+cmp+" ?))",
-				f.After.Quality, f.After.Quality, f.After.ID)
+			// A row-value comparison, which both databases turn into a range
+			// on the (campaign_id, quality key, id) index; the equivalent OR
+			// would scan from the start of the order to the cursor.
+			q = q.Where("("+qualitySortColumn+", id) "+cmp+" (?, ?)", f.After.Quality, f.After.ID)
 		} else {
 			q = q.Where("id "+cmp+" ?", f.After.ID)
 		}
