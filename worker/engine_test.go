@@ -243,3 +243,86 @@ func TestCapsAreHard(t *testing.T) {
 		})
 	}
 }
+
+// Scenario 5: the SMTP server is down for 30 s mid-campaign; after it
+// returns everything is delivered, once.
+func TestSMTPOutageDeliversOnceAfterwards(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, store.SQLite, rigOptions{})
+	camp, leads := r.createCampaign("Outage", fastSettings(0), 80)
+	r.launch(camp.ID)
+	r.waitMessages(10, time.Minute)
+	if err := r.smtp.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	down := r.smtp.Count()
+	time.Sleep(30 * time.Second)
+	// The sends that failed meanwhile went back to pending, slots given back.
+	var retried []models.Attempt
+	r.db.Where("campaign_id = ? AND state = ? AND error <> ''", camp.ID, models.AttemptPending).Find(&retried)
+	if len(retried) == 0 {
+		t.Fatalf("no send was retried during the outage (%d delivered before it)", down)
+	}
+	if err := r.smtp.Start(); err != nil {
+		t.Fatal(err)
+	}
+	r.waitMessages(80, 3*time.Minute)
+	time.Sleep(3 * time.Second)
+	counts := r.smtp.CountByMessageID()
+	if len(counts) != 80 || r.smtp.Count() != 80 {
+		t.Fatalf("%d messages, %d distinct, want 80 each", r.smtp.Count(), len(counts))
+	}
+	for _, l := range leads {
+		if counts[mail.MessageID(camp.ID, l, 0, "sender.example")] != 1 {
+			t.Errorf("lead %s not delivered exactly once", l)
+		}
+	}
+	if n := r.count(&models.Attempt{}, "campaign_id = ? AND state = ?", camp.ID, models.AttemptSent); n != 80 {
+		t.Errorf("sent attempts %d", n)
+	}
+	var used int64
+	r.db.Raw("SELECT coalesce(sum(count), 0) FROM send_counters WHERE user_id = ? AND scope = 'user'", r.user.ID).Row().Scan(&used)
+	if used != 80 {
+		t.Errorf("user counter %d: sends that never reached the server must not count", used)
+	}
+}
+
+// Scenario 6: deleting a campaign mid-send: nothing is delivered after
+// DELETE returns, and none of its workflows runs.
+func TestDeleteMidSend(t *testing.T) {
+	t.Parallel()
+	for _, d := range storetest.Dialects() {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			r := newRig(t, d, rigOptions{})
+			settings := fastSettings(0, 2)
+			settings["min_gap_seconds"] = 1
+			camp, _ := r.createCampaign("Delete", settings, 40)
+			r.launch(camp.ID)
+			r.waitMessages(3, time.Minute)
+			code, body := r.do(http.MethodDelete, "/campaigns/"+camp.ID, nil)
+			if code != http.StatusNoContent {
+				t.Fatalf("delete: %d %s", code, body)
+			}
+			atDelete := r.smtp.Count()
+			time.Sleep(5 * time.Second)
+			if r.smtp.Count() != atDelete {
+				t.Fatalf("%d messages arrived after DELETE returned", r.smtp.Count()-atDelete)
+			}
+			if atDelete >= 40 {
+				t.Fatalf("every lead was sent before the delete (%d): the test proves nothing", atDelete)
+			}
+			running := r.listWorkflows(fmt.Sprintf("CampaignId = '%s' AND ExecutionStatus = 'Running'", camp.ID))
+			if len(running) != 0 {
+				t.Errorf("%d workflows of the deleted campaign still run: %v", len(running), running[:min(3, len(running))])
+			}
+			if st := r.workflowStatus(workflows.CampaignWorkflowID(camp.ID)); st != enums.WORKFLOW_EXECUTION_STATUS_TERMINATED {
+				t.Errorf("campaign workflow %s", st)
+			}
+			r.call(http.MethodGet, "/campaigns/"+camp.ID, nil, http.StatusNotFound, nil)
+			if n := r.count(&models.Lead{}, "campaign_id = ?", camp.ID); n != 0 {
+				t.Errorf("%d leads left", n)
+			}
+		})
+	}
+}
