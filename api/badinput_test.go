@@ -48,6 +48,8 @@ func TestBadInput(t *testing.T) {
 			{"wrong type name", "POST", "/campaigns", map[string]any{"name": 5}, 422, CodeValidation, []string{"name"}, "must be a string"},
 			{"wrong type keywords", "POST", "/campaigns", map[string]any{"name": "x", "keywords": "SaaS"}, 422, CodeValidation, []string{"keywords"}, "array"},
 			{"wrong type in settings", "POST", "/campaigns", map[string]any{"name": "x", "settings": map[string]any{"daily_cap": "ten"}}, 422, CodeValidation, []string{"settings.daily_cap"}, "number"},
+			{"long sender name", "POST", "/campaigns", map[string]any{"name": "x", "settings": map[string]any{"sender": map[string]any{"name": strings.Repeat("s", 201)}}}, 422, CodeValidation, []string{"settings.sender.name"}, "200"},
+			{"NUL in settings", "POST", "/campaigns", map[string]any{"name": "x", "settings": map[string]any{"topic": "a\x00", "sender": map[string]any{"site": "b\x00"}}}, 422, CodeValidation, []string{"settings.topic", "settings.sender.site"}, "NUL"},
 			{"unknown setting", "POST", "/campaigns", map[string]any{"name": "x", "settings": map[string]any{"colour": "red"}}, 422, CodeValidation, []string{"settings"}, "colour"},
 			{"missing name", "POST", "/campaigns", map[string]any{"description": "no name"}, 422, CodeValidation, []string{"name"}, "required"},
 			{"blank name", "POST", "/campaigns", map[string]any{"name": "   "}, 422, CodeValidation, []string{"name"}, "required"},

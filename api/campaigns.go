@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/http"
 	"time"
 
@@ -285,7 +286,8 @@ func checkSettings(ctx context.Context, db *gorm.DB, v *models.ValidationError, 
 	if err := st.Validate(prefix); err != nil {
 		addDecodeErr(v, err)
 	}
-	checkText(v, prefix+".sender.name", st.Sender.Name, 0, 200)
+	// models bounds sender.name; here only what the database cannot store.
+	checkText(v, prefix+".sender.name", st.Sender.Name, 0, math.MaxInt)
 	checkText(v, prefix+".sender.site", st.Sender.Site, 0, maxSenderSite)
 	checkText(v, prefix+".topic", st.Topic, 0, maxTopic)
 	return checkSequenceSteps(ctx, db, v, userID, st.Sequence, prefix+".sequence")
