@@ -411,3 +411,13 @@ func (r *rig) startWorkerProcess(t testing.TB, logTo io.Writer) *exec.Cmd {
 	}
 	return cmd
 }
+
+func messageID(campaignID, leadID string, step int) string {
+	return mail.MessageID(campaignID, leadID, step, "sender.example")
+}
+
+func storeLimits(user, domain int) store.SendLimits {
+	return store.SendLimits{UserDailyCap: user, DomainDailyCap: domain}
+}
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
