@@ -129,6 +129,7 @@ type BulkAddResult struct {
 	Skipped     int           `json:"skipped"`
 	Failed      []BulkRowNote `json:"failed"`
 	SkippedRows []BulkRowNote `json:"skipped_rows" doc:"which rows were skipped: a duplicate within the request, or a site the campaign already has"`
+	Suppressed  []BulkRowNote `json:"suppressed" doc:"rows added whose contact address (or its domain) is on your suppression list: kept, flagged suppressed, never e-mailed"`
 }
 
 // BulkRowNote names one row of a bulk request and what happened to it.
@@ -156,7 +157,7 @@ func newLeadBatch(camp models.Campaign, source models.LeadSource, now time.Time,
 		camp: camp, source: source, now: now.UTC(),
 		leads: make([]models.Lead, 0, sizeHint), index: make([]int, 0, sizeHint),
 		seen: make(map[string]int, sizeHint),
-		res:  BulkAddResult{Failed: []BulkRowNote{}, SkippedRows: []BulkRowNote{}},
+		res:  BulkAddResult{Failed: []BulkRowNote{}, SkippedRows: []BulkRowNote{}, Suppressed: []BulkRowNote{}},
 	}
 }
 
@@ -224,6 +225,7 @@ func (s *Server) storeLeads(ctx context.Context, b *leadBatch) (BulkAddResult, e
 		})
 	}
 	sortNotes(b.res.SkippedRows)
+	s.reportSuppressed(ctx, b, stored)
 	s.leadsAdded(ctx, b.camp, b.res.Added)
 	return b.res, nil
 }

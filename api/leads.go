@@ -147,6 +147,7 @@ func (s *Server) addLead(c *gin.Context) {
 		fail(c, err)
 		return
 	}
+	l.Suppressed = s.leadSuppressed(c.Request.Context(), l)
 	s.leadsAdded(c.Request.Context(), camp, 1)
 	c.JSON(http.StatusCreated, leadOut(l))
 }

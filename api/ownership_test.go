@@ -21,6 +21,7 @@ var ownedParams = map[string]string{
 	"lead_id":     CodeLeadNotFound,
 	"template_id": CodeTemplateNotFound,
 	"reply_id":    CodeReplyNotFound,
+	"entry":       CodeSuppressionNotFound,
 }
 
 // publicParams may appear only in public routes (the unsubscribe token).
@@ -44,7 +45,12 @@ func seedOwned(t *testing.T, ts *testServer, c *testClient, tag string) ownedSet
 	if err := ts.DB.Create(&reply).Error; err != nil {
 		t.Fatal(err)
 	}
-	return ownedSet{"id": camp.ID, "lead_id": lead.ID, "template_id": tpl.ID, "reply_id": reply.ID}
+	sup := models.Suppression{ID: models.NewID(), UserID: c.User.ID, Value: "blocked@" + tag + ".example.com",
+		Source: models.SuppressManual, CreatedAt: now}
+	if err := ts.DB.Create(&sup).Error; err != nil {
+		t.Fatal(err)
+	}
+	return ownedSet{"id": camp.ID, "lead_id": lead.ID, "template_id": tpl.ID, "reply_id": reply.ID, "entry": sup.ID}
 }
 
 // substitute fills a gin path's parameters from the given sets: the first

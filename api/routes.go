@@ -3,6 +3,7 @@ package api
 import (
 	"net/http"
 
+	"github.com/backlinkoutreach/outreach/internal/inbox"
 	"github.com/backlinkoutreach/outreach/internal/store"
 	"github.com/backlinkoutreach/outreach/workflows"
 )
@@ -94,6 +95,46 @@ func (s *Server) registerRoutes() {
 		Request: SendNowInput{}, Response: SendNowOut{}, Status: http.StatusAccepted, Handler: s.sendNow})
 	s.handle(s.authed, Route{Method: http.MethodPost, Path: "/policy/validate", Summary: "dry-run the sending policy for a recipient: allowed, reason, counts and limits, legal basis", Tag: "outreach",
 		Request: PolicyInput{}, Response: store.PolicyReport{}, Handler: s.validatePolicy})
+
+	// Replies, suppression, unsubscribe, audit. PATCH /replies/:reply_id
+	// goes through the reply group, whose middleware answers 404
+	// BacklinkReplyNotFoundError for another user's or an unmatched reply.
+	reply := s.authed.Group("/replies/:reply_id", s.loadReply())
+	s.handle(s.authed, Route{Method: http.MethodPost, Path: "/replies/poll", Summary: "poll the reply mailbox now (the scheduled poll's workflow); 409 when IMAP_HOST is not set", Tag: "replies",
+		Response: PollOut{}, Handler: s.pollReplies})
+	s.handle(s.authed, Route{Method: http.MethodPost, Path: "/replies/inbound", Summary: "inbound-mail webhook: one raw RFC 5322 message, matched only against your e-mails (201 new, 200 already stored)", Tag: "replies",
+		Request: "", Consumes: "message/rfc822", Response: InboundOut{}, Status: http.StatusCreated, MaxBody: inbox.MaxRawBytes, Handler: s.inboundReply})
+	s.handle(s.campaign, Route{Method: http.MethodGet, Path: "/replies", Summary: "the campaign's replies with their classification, newest first", Tag: "replies",
+		Response: ReplyList{}, Handler: s.listReplies, Query: []QueryParam{
+			{Name: "classification", Description: "only replies with this tag"},
+			{Name: "lead_id", Description: "only replies of this lead"},
+			{Name: "limit", Type: "integer", Description: "page size, 1 to 500, default 50"},
+			{Name: "cursor", Description: "next_cursor of the previous page"},
+		}})
+	s.handle(reply, Route{Method: http.MethodPatch, Path: "", Summary: "reclassify a reply; its lead reacts as if the new tag were the first", Tag: "replies",
+		Request: ReplyPatch{}, Response: ReplyOut{}, Handler: s.patchReply})
+	s.handle(s.authed, Route{Method: http.MethodPost, Path: "/suppression", Summary: "add an address or @domain to your suppression list (201 added, 200 already listed)", Tag: "suppression",
+		Request: SuppressionInput{}, Response: SuppressionOut{}, Status: http.StatusCreated, Handler: s.addSuppression})
+	s.handle(s.authed, Route{Method: http.MethodGet, Path: "/suppression", Summary: "your suppression list, newest first", Tag: "suppression",
+		Response: SuppressionList{}, Handler: s.listSuppressions, Query: []QueryParam{
+			{Name: "source", Description: "only entries from this source: manual, unsubscribe, not_interested or hard_bounce"},
+			{Name: "q", Description: "only entries whose value contains this text"},
+			{Name: "limit", Type: "integer", Description: "page size, 1 to 1000, default 100"},
+			{Name: "cursor", Description: "next_cursor of the previous page"},
+		}})
+	s.handle(s.authed, Route{Method: http.MethodDelete, Path: "/suppression/:entry", Summary: "remove an entry, named by its id or its value (address or @domain); answers the removed entry", Tag: "suppression",
+		Response: SuppressionOut{}, Handler: s.deleteSuppression})
+	s.handle(s.authed, Route{Method: http.MethodGet, Path: "/audit", Summary: "your send decisions (approved, blocked, deferred) with reason and legal basis, newest first", Tag: "audit",
+		Response: AuditList{}, Handler: s.listAudit, Query: []QueryParam{
+			{Name: "campaign_id", Description: "only decisions for this campaign of yours"},
+			{Name: "result", Description: "only approved, blocked or deferred decisions"},
+			{Name: "limit", Type: "integer", Description: "page size, 1 to 1000, default 100"},
+			{Name: "cursor", Description: "next_cursor of the previous page"},
+		}})
+	s.handle(s.public, Route{Method: http.MethodGet, Path: "/u/:token", Summary: "unsubscribe confirmation page (List-Unsubscribe link); changes nothing", Tag: "unsubscribe",
+		Response: "", Produces: "text/html", Handler: s.unsubscribePage})
+	s.handle(s.public, Route{Method: http.MethodPost, Path: "/u/:token", Summary: "RFC 8058 one-click unsubscribe: suppresses the address at once and stops the lead", Tag: "unsubscribe",
+		Request: OneClickForm{}, Consumes: "application/x-www-form-urlencoded", Response: "", Produces: "text/html", MaxBody: maxUnsubscribeBody, Handler: s.unsubscribeOneClick})
 
 	// E-mail templates and preview. Routes with :template_id go in the
 	// template group, whose middleware answers 404

@@ -72,6 +72,9 @@ type Poller struct {
 	// Dial makes the TCP connection; nil uses a net.Dialer (tests route
 	// through a proxy here).
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// OnPage, when set, is called after each stored page (the activity
+	// heartbeats there).
+	OnPage func(PollStats)
 }
 
 // PollStats counts one poll.
@@ -327,6 +330,9 @@ func (p *Poller) fetchPage(ctx context.Context, c *imapclient.Client, mailbox, k
 		if err := store.SaveCheckpoint(ctx, p.DB, key, validity, safe, p.now()); err != nil {
 			return err
 		}
+	}
+	if p.OnPage != nil {
+		p.OnPage(*st)
 	}
 	if ferr != nil {
 		return fmt.Errorf("uid fetch: %w", ferr)

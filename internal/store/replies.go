@@ -333,6 +333,22 @@ func EffectOf(ctx context.Context, db *gorm.DB, replyID string) (ReplyEffect, bo
 	return e, true, nil
 }
 
+// EffectsOf answers the effect state of each of the replies that has one.
+func EffectsOf(ctx context.Context, db *gorm.DB, replyIDs []string) (map[string]string, error) {
+	out := make(map[string]string, len(replyIDs))
+	if len(replyIDs) == 0 {
+		return out, nil
+	}
+	var rows []ReplyEffect
+	if err := db.WithContext(ctx).Select("reply_id", "state").Where("reply_id IN ?", replyIDs).Find(&rows).Error; err != nil {
+		return nil, fmt.Errorf("reply effects: %w", err)
+	}
+	for _, e := range rows {
+		out[e.ReplyID] = e.State
+	}
+	return out, nil
+}
+
 // IMAPCheckpoint is where polling of one mailbox stopped.
 type IMAPCheckpoint struct {
 	Mailbox     string `gorm:"primaryKey"`

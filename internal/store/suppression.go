@@ -235,3 +235,16 @@ func suppressedSet(tx *gorm.DB, userID string, addrs []string) (map[string]bool,
 	}
 	return out, nil
 }
+
+// FlagLeadsSuppressed sets the suppressed flag of the given leads.
+func FlagLeadsSuppressed(ctx context.Context, db *gorm.DB, ids []string, now time.Time) error {
+	for len(ids) > 0 {
+		n := min(len(ids), 500)
+		if err := db.WithContext(ctx).Model(&models.Lead{}).Where("id IN ?", ids[:n]).
+			Updates(map[string]any{"suppressed": true, "updated_at": now.UTC()}).Error; err != nil {
+			return fmt.Errorf("flag suppressed leads: %w", err)
+		}
+		ids = ids[n:]
+	}
+	return nil
+}
