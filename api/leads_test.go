@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/backlinkoutreach/outreach/internal/store"
 	"github.com/backlinkoutreach/outreach/models"
 )
 
@@ -137,7 +138,12 @@ func TestBulkAddConcurrent(t *testing.T) {
 	eachServer(t, func(t *testing.T, ts *testServer) {
 		u := ts.newUser("owner@example.com")
 		camp := u.createCampaign("Race")
-		const workers, sites = 4, 300
+		// SQLite serialises writers behind a 10 s busy timeout; its pure-Go
+		// engine is slow under -race, so it races smaller batches.
+		workers, sites := 4, 300
+		if ts.Dialect == store.SQLite {
+			sites = 120
+		}
 		rows := make([]map[string]any, sites)
 		for i := range rows {
 			rows[i] = map[string]any{"website_url": fmt.Sprintf("https://site%03d.example.com", i)}
