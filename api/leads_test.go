@@ -179,7 +179,7 @@ func TestBulkAddConcurrent(t *testing.T) {
 		}
 		var got CampaignOut
 		u.do(http.MethodGet, "/campaigns/"+camp.ID, nil).expect(http.StatusOK).decode(&got)
-		if got.LeadCounts.Total != sites || got.LeadCounts.ByStatus["discovered"] != sites {
+		if got.LeadCounts.Total != int64(sites) || got.LeadCounts.ByStatus["discovered"] != int64(sites) {
 			t.Fatalf("counts after concurrent adds: %+v", got.LeadCounts)
 		}
 	})
