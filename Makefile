@@ -11,7 +11,8 @@ BENCHTIME ?= 1x
 FUZZ_TARGETS := \
 	./models:FuzzNormalizeURL \
 	./models:FuzzRender \
-	./api:FuzzValidateLead
+	./api:FuzzValidateLead \
+	./internal/inbox:FuzzParse
 
 .PHONY: build run test test-go fuzz bench lint tools env-example clean
 

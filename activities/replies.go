@@ -37,6 +37,10 @@ func (r *Replies) Register(w sdkworker.Worker) {
 // checkpoints.
 func (r *Replies) PollReplies(ctx context.Context, in workflows.ReplyPollInput) (workflows.PollRepliesResult, error) {
 	if r.Poller == nil {
+		if in.Trigger == "schedule" {
+			// Without IMAP the schedule only delivers pending effects.
+			return workflows.PollRepliesResult{}, nil
+		}
 		return workflows.PollRepliesResult{}, temporal.NewNonRetryableApplicationError(inbox.ErrNotConfigured.Error(),
 			workflows.ErrTypeRepliesNotConfigured, inbox.ErrNotConfigured)
 	}

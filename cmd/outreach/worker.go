@@ -33,6 +33,11 @@ func workerCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			replies, err := e.replyActivities(ctx, db, c)
+			if err != nil {
+				return err
+			}
+			o.Register = append(o.Register, replies.Register)
 			e.log.Info("worker running", "task_queue", e.cfg.TemporalTaskQueue, "temporal", e.cfg.TemporalAddress,
 				"namespace", e.cfg.TemporalNamespace)
 			return worker.Run(ctx, c, e.cfg.TemporalTaskQueue, acts, o)

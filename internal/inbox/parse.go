@@ -259,11 +259,19 @@ func normalAddress(a string) string {
 	if n, err := models.NormalizeEmail(a); err == nil {
 		return n
 	}
-	return strings.ToLower(strings.TrimSpace(a))
+	return strings.ToLower(cleanLine(a))
 }
 
+// cleanLine makes a header value one line of valid UTF-8 without control
+// characters (a NUL cannot be stored in PostgreSQL text).
 func cleanLine(s string) string {
 	s = strings.ToValidUTF8(s, "\uFFFD")
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
 	return strings.Join(strings.Fields(s), " ")
 }
 
