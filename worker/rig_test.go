@@ -79,6 +79,8 @@ type rigOptions struct {
 	sendConcurrency int
 	// external runs no in-process worker: the test starts the binary.
 	external bool
+	// register adds workflows and activities to the in-process worker.
+	register func(w sdkworker.Worker)
 }
 
 type rig struct {
@@ -95,7 +97,7 @@ type rig struct {
 	handler http.Handler
 	user    models.User
 	key     string
-	worker  sdkworker.Worker
+	worker  *worker.Worker
 }
 
 func newRig(t testing.TB, d store.Dialect, o rigOptions) *rig {
@@ -137,7 +139,11 @@ func newRig(t testing.TB, d store.Dialect, o rigOptions) *rig {
 		if err != nil {
 			t.Fatal(err)
 		}
-		r.worker = worker.New(c, r.queue, acts, worker.Options{})
+		wo := worker.Options{}
+		if o.register != nil {
+			wo.Register = append(wo.Register, o.register)
+		}
+		r.worker = worker.New(c, r.queue, acts, wo)
 		if err := r.worker.Start(); err != nil {
 			t.Fatal(err)
 		}

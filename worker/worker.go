@@ -1,10 +1,11 @@
-// Package worker wires the engine's workflows and activities to a Temporal
-// task queue. Binaries and tests call Run (or New and Register*) so every
-// process registers exactly the same names.
+// Package worker wires the engine's workflows and activities to Temporal
+// task queues. Binaries and tests call Run (or New) so every process
+// registers exactly the same names.
 package worker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"go.temporal.io/sdk/activity"
@@ -24,8 +25,8 @@ func RegisterWorkflows(r sdkworker.WorkflowRegistry) {
 	r.RegisterWorkflowWithOptions(workflows.BulkStatusWorkflow, workflow.RegisterOptions{Name: workflows.BulkStatusWorkflowName})
 }
 
-// RegisterActivities registers the engine's activities under the names the
-// workflows call.
+// RegisterActivities registers the engine's activities, except the send,
+// under the names the workflows call.
 func RegisterActivities(r sdkworker.ActivityRegistry, a *activities.Activities) {
 	for name, fn := range map[string]any{
 		workflows.ActivityCampaignSync:        a.CampaignSync,
@@ -33,7 +34,6 @@ func RegisterActivities(r sdkworker.ActivityRegistry, a *activities.Activities) 
 		workflows.ActivityCampaignMarkStarted: a.CampaignMarkStarted,
 		workflows.ActivityCampaignDispatch:    a.CampaignDispatch,
 		workflows.ActivityCampaignWakeParked:  a.CampaignWakeParked,
-		workflows.ActivitySendStep:            a.SendStep,
 		workflows.ActivityLeadTransition:      a.LeadTransition,
 		workflows.ActivityLeadEvent:           a.LeadEvent,
 		workflows.ActivityLeadDispatched:      a.LeadDispatched,
@@ -45,36 +45,67 @@ func RegisterActivities(r sdkworker.ActivityRegistry, a *activities.Activities) 
 
 // Options tune a worker; zero values keep the SDK defaults.
 type Options struct {
-	MaxConcurrentActivities      int
-	MaxConcurrentWorkflowTasks   int
-	MaxConcurrentActivityPollers int
-	MaxConcurrentWorkflowPollers int
-	// Register adds more workflows and activities (the reply poller).
+	MaxConcurrentActivities    int
+	MaxConcurrentWorkflowTasks int
+	// Register adds more workflows and activities (the reply poller) to
+	// the main task queue.
 	Register []func(w sdkworker.Worker)
 }
 
-// New builds a worker with everything registered; the caller starts it.
-func New(c client.Client, taskQueue string, a *activities.Activities, o Options) sdkworker.Worker {
-	w := sdkworker.New(c, taskQueue, sdkworker.Options{
-		MaxConcurrentActivityExecutionSize:     o.MaxConcurrentActivities,
-		MaxConcurrentWorkflowTaskExecutionSize: o.MaxConcurrentWorkflowTasks,
-		MaxConcurrentActivityTaskPollers:       o.MaxConcurrentActivityPollers,
-		MaxConcurrentWorkflowTaskPollers:       o.MaxConcurrentWorkflowPollers,
-	})
-	RegisterWorkflows(w)
-	RegisterActivities(w, a)
-	for _, reg := range o.Register {
-		reg(w)
-	}
-	return w
+// Worker serves the engine's two task queues: workflows and their
+// activities on the main one, the send activity on its own (at most
+// Activities.Settings.SendConcurrency at a time).
+type Worker struct {
+	Main sdkworker.Worker
+	Send sdkworker.Worker
 }
 
-// Run serves the task queue until ctx ends, then stops the worker (letting
-// running activities finish within the SDK's stop timeout).
+// New builds the workers with everything registered; Start runs them.
+func New(c client.Client, taskQueue string, a *activities.Activities, o Options) *Worker {
+	main := sdkworker.New(c, taskQueue, sdkworker.Options{
+		MaxConcurrentActivityExecutionSize:     o.MaxConcurrentActivities,
+		MaxConcurrentWorkflowTaskExecutionSize: o.MaxConcurrentWorkflowTasks,
+	})
+	RegisterWorkflows(main)
+	RegisterActivities(main, a)
+	for _, reg := range o.Register {
+		reg(main)
+	}
+	send := sdkworker.New(c, workflows.SendTaskQueue(taskQueue), sdkworker.Options{
+		MaxConcurrentActivityExecutionSize: a.Settings.SendConcurrency,
+		MaxConcurrentActivityTaskPollers:   max(2, min(a.Settings.SendConcurrency, 4)),
+	})
+	send.RegisterActivityWithOptions(a.SendStep, activity.RegisterOptions{Name: workflows.ActivitySendStep})
+	return &Worker{Main: main, Send: send}
+}
+
+// Start starts both workers.
+func (w *Worker) Start() error {
+	if err := w.Send.Start(); err != nil {
+		return fmt.Errorf("start send worker: %w", err)
+	}
+	if err := w.Main.Start(); err != nil {
+		w.Send.Stop()
+		return fmt.Errorf("start worker: %w", err)
+	}
+	return nil
+}
+
+// Stop stops both, letting running activities finish within the SDK's stop
+// timeout.
+func (w *Worker) Stop() {
+	w.Main.Stop()
+	w.Send.Stop()
+}
+
+// Run serves the task queues until ctx ends.
 func Run(ctx context.Context, c client.Client, taskQueue string, a *activities.Activities, o Options) error {
+	if taskQueue == "" {
+		return errors.New("worker: empty task queue")
+	}
 	w := New(c, taskQueue, a, o)
 	if err := w.Start(); err != nil {
-		return fmt.Errorf("start worker on %s: %w", taskQueue, err)
+		return err
 	}
 	<-ctx.Done()
 	w.Stop()

