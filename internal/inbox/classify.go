@@ -58,22 +58,36 @@ func classifyRules(m *Message) Result {
 	if m.Signals.Automatic() || autoSubject.MatchString(subject) || m.Signals.ReportType == "disposition-notification" {
 		return oooResult(m, "header")
 	}
-	f := features(text)
-	switch {
-	case f.unsubscribe:
+	// The signals are read in the order they decide, so a reply stops
+	// costing regexps as soon as its tag is known.
+	text, referral := withoutReferrals(text)
+	if anyMatch(unsubRules, text) {
 		return Result{Tag: models.ReplyUnsubscribe, By: "rules", Rule: "unsubscribe phrase"}
-	case f.payAmount:
+	}
+	if anyMatch(payAmountRules, text) {
 		// An amount of money in a reply to a pitch is a price.
 		return Result{Tag: models.ReplyAsksPayment, By: "rules", Rule: "price"}
-	case f.notInterested && f.interested < 3:
+	}
+	interest := -1
+	interested := func() int {
+		if interest < 0 {
+			interest = interestScore(text)
+		}
+		return interest
+	}
+	if anyMatch(notInterestedRules, text) && interested() < 3 {
 		return Result{Tag: models.ReplyNotInterested, By: "rules", Rule: "refusal"}
-	case f.payWord:
+	}
+	if anyUnnegated(payWordRules, text) {
 		return Result{Tag: models.ReplyAsksPayment, By: "rules", Rule: "payment word"}
-	case (f.referral || f.hedge) && f.interested < 2:
+	}
+	if (referral || anyMatch(hedgeRules, text)) && interested() < 2 {
 		return Result{Tag: models.ReplyNeutral, By: "rules", Rule: "referral or hedge"}
-	case f.interested > 0:
+	}
+	if interested() > 0 {
 		return Result{Tag: models.ReplyInterested, By: "rules", Rule: "acceptance"}
-	case f.ooo:
+	}
+	if anyMatch(oooRules, text) {
 		return oooResult(m, "away phrase")
 	}
 	return Result{Tag: models.ReplyNeutral, By: "rules", Rule: "default"}
@@ -142,21 +156,10 @@ func normalizePhrases(s string) string {
 var phraseFolder = strings.NewReplacer("\u2019", "'", "\u2018", "'", "\u201c", `"`, "\u201d", `"`,
 	"\u2013", "-", "\u2014", "-", "\u00a0", " ", "\t", " ")
 
-type textFeatures struct {
-	unsubscribe   bool
-	notInterested bool
-	payAmount     bool
-	payWord       bool
-	interested    int
-	referral      bool
-	hedge         bool
-	ooo           bool
-}
-
-func rx(s string) *regexp.Regexp { return regexp.MustCompile(s) }
+func rx(s string) phraseRule { return rule(s) }
 
 var (
-	unsubRules = []*regexp.Regexp{
+	unsubRules = []phraseRule{
 		rx(`\bunsubscribe\b`),
 		rx(`\bopt(ed)?[- ]?out\b`),
 		rx(`\bremove\b[^.\n]{0,60}\b(list|lists|database|mailing|follow[- ]?ups?|e-?mails?|contacts?|outreach)\b`),
@@ -169,13 +172,14 @@ var (
 		rx(`^\s*(stop|remove|unsubscribe|opt out)[.!]*\s*$`),
 		rx(`\breport (this|you|it) (as|for) spam\b`),
 	}
-	notInterestedRules = []*regexp.Regexp{
+	notInterestedRules = []phraseRule{
 		rx(`\bnot interested\b`),
 		rx(`\bno interest\b`),
 		rx(`\bno,? thanks?\b`),
 		rx(`\bno,? thank you\b`),
 		rx(`\bthanks,? but no\b`),
-		rx(`\b(don't|do not|doesn't|does not|won't|will not|cannot|can't|can not|aren't|are not|isn't|is not|not|no longer|never) (currently |really |actually )?(accept|accepting|take|taking|publish|publishing|feature|featuring|consider|considering|looking for|open to|in a position|run|running|do|doing|work with|want|allow|allowing)\b`),
+		ruleWith(`\b(don't|do not|doesn't|does not|won't|will not|cannot|can't|can not|aren't|are not|isn't|is not|not|no longer|never) (currently |really |actually )?(accept|accepting|take|taking|publish|publishing|feature|featuring|consider|considering|looking for|open to|in a position|run|running|do|doing|work with|want|allow|allowing)\b`,
+			"n't", "not", "never", "no longer"),
 		rx(`\b(we'll|we will|i'll|i will|have to|going to|gonna|i'm going to|we're going to) (pass|decline|say no)\b`),
 		rx(`(^|[.!] *)pass[.!]?\s*$`),
 		rx(`\bdecline\b`),
@@ -196,18 +200,19 @@ var (
 		rx(`\bdifferent direction\b`),
 		rx(`\b(does not|doesn't) meet our\b`),
 	}
-	payWordRules = []*regexp.Regexp{
-		rx(`\b(fee|fees|price|prices|pricing|rate|rates|cost|costs|charge|charges|charging|invoice|sponsored|sponsorship|media kit|rate card|price list|paypal|payment|payable|upfront|paid|pay)\b`),
+	payWordRules = []phraseRule{
+		ruleWith(`\b(fee|fees|price|prices|pricing|rate|rates|cost|costs|charge|charges|charging|invoice|sponsored|sponsorship|media kit|rate card|price list|paypal|payment|payable|upfront|paid|pay)\b`,
+			"fee", "pric", "rate", "cost", "charg", "invoice", "sponsor", "media kit", "upfront", "paid", "pay"),
 		rx(`\bbudget([^-a-z]|$)`),
 		rx(`\b(via|through|by|or) wise\b`),
 	}
-	payAmountRules = []*regexp.Regexp{
-		rx(`[$€£]\s?\d`),
-		rx(`\b\d[\d,.]*\s?(\$|€|£|usd|eur|euros?|gbp|dollars?|pounds?|bucks)`),
+	payAmountRules = []phraseRule{
+		ruleWith(`[$€£]\s?\d`, "$", "€", "£"),
+		ruleWith(`\b\d[\d,.]*\s?(\$|€|£|usd|eur|euros?|gbp|dollars?|pounds?|bucks)`, "$", "€", "£", "usd", "eur", "gbp", "dollar", "pound", "buck"),
 		rx(`\b(usd|eur|gbp)\s?\d`),
 	}
 	// Strong acceptances count 2, mild ones 1.
-	interestedStrong = []*regexp.Regexp{
+	interestedStrong = []phraseRule{
 		rx(`\b(send|shoot|share|submit|email)( me| us)? (it|it over|over|the (draft|article|piece|post|text|outline)|your (draft|article|piece|post|text|outline|topic|ideas|pitch)|(two|three|a few|some|a couple of) (title |topic )?(ideas|topics|titles)|a (short )?(pitch|outline)|an outline|along|through)\b`),
 		rx(`\bgo ahead\b`),
 		rx(`\bgo for it\b`),
@@ -228,7 +233,7 @@ var (
 		rx(`\bwould (go down well|fit nicely|fit well|suit)\b`),
 		rx(`\b(our|my) readers (would|will) (love|enjoy|like)\b`),
 	}
-	interestedMild = []*regexp.Regexp{
+	interestedMild = []phraseRule{
 		rx(`(^|\n|[.!] )\s*(yes|yeah|yep|sure|absolutely|definitely|of course|ok|okay)\b`),
 		rx(`\binterested\b`),
 		rx(`\b(love|like) the (idea|topic|second|first|third)\b`),
@@ -239,7 +244,7 @@ var (
 		rx(`\bwhat's your timeline\b`),
 		rx(`\b(style guide|guidelines|contributor form|author bio|first draft|outline)\b`),
 	}
-	referralRules = []*regexp.Regexp{
+	referralRules = []phraseRule{
 		rx(`\b(forwarded|passed|passing|pass|forward)( on)? (this|it|your (email|message|note|pitch|request))( on| along)?\b`),
 		rx(`\b(send|forward|direct|address) (your|the|this) (proposal|pitch|request|email|message) to\b`),
 		rx(`\b(try|please) (reaching out|contact|contacting|write|writing|email|emailing) to? ?\S+@`),
@@ -247,14 +252,14 @@ var (
 		rx(`\b(i'm|i am) (the webmaster|not the editor|not the right person)\b`),
 		rx(`\bdon't handle\b`),
 	}
-	hedgeRules = []*regexp.Regexp{
+	hedgeRules = []phraseRule{
 		rx(`\b(need to|have to|let me|i'll|i will|we'll) (check|run it by|discuss|ask|think|talk)\b`),
 		rx(`\bhave a think\b`),
 		rx(`\bnot sure( yet)?\b`),
 		rx(`\bget back (in touch|to you)\b`),
 		rx(`\bbefore i decide\b`),
 	}
-	oooRules = []*regexp.Regexp{
+	oooRules = []phraseRule{
 		rx(`\bout of (the )?office\b`),
 		rx(`\bon (annual |parental |maternity |paternity |sick |medical |study )?leave\b`),
 		rx(`\b(on|away on|currently on) (vacation|holiday|holidays)\b`),
@@ -271,39 +276,40 @@ var (
 		rx(`\bauto(matic)?[- ]?(reply|response|responder)\b`),
 		rx(`\b(will be|i'll be|i will be) back (on|in|at|after)\b`),
 	}
-	negationRe = rx(`\b(not|no|never|don't|dont|do not|doesn't|won't|cannot|can't|isn't|aren't|without|nor)\b[^.,;!?\n]{0,30}$`)
+	negationRe = regexp.MustCompile(`\b(not|no|never|don't|dont|do not|doesn't|won't|cannot|can't|isn't|aren't|without|nor)\b[^.,;!?\n]{0,30}$`)
 )
 
-func features(text string) textFeatures {
-	var f textFeatures
-	// Referral phrases ("I'll pass this on") would read as refusals ("I'll
-	// pass"); they are found first and blanked out.
+// withoutReferrals blanks out referral phrases ("I'll pass this on"),
+// which would otherwise read as refusals ("I'll pass"), and reports whether
+// there was one.
+func withoutReferrals(text string) (string, bool) {
+	found := false
 	for _, re := range referralRules {
 		if re.MatchString(text) {
-			f.referral = true
+			found = true
 			text = re.ReplaceAllStringFunc(text, func(s string) string { return strings.Repeat(" ", len(s)) })
 		}
 	}
-	f.unsubscribe = anyMatch(unsubRules, text)
-	f.notInterested = anyMatch(notInterestedRules, text)
-	f.payWord = anyUnnegated(payWordRules, text)
-	f.payAmount = anyMatch(payAmountRules, text)
+	return text, found
+}
+
+// interestScore weighs acceptances: strong ones count 2, mild ones 1.
+func interestScore(text string) int {
+	n := 0
 	for _, re := range interestedStrong {
 		if matchUnnegated(re, text) {
-			f.interested += 2
+			n += 2
 		}
 	}
 	for _, re := range interestedMild {
 		if matchUnnegated(re, text) {
-			f.interested++
+			n++
 		}
 	}
-	f.hedge = anyMatch(hedgeRules, text)
-	f.ooo = anyMatch(oooRules, text)
-	return f
+	return n
 }
 
-func anyMatch(res []*regexp.Regexp, text string) bool {
+func anyMatch(res []phraseRule, text string) bool {
 	for _, re := range res {
 		if re.MatchString(text) {
 			return true
@@ -312,7 +318,7 @@ func anyMatch(res []*regexp.Regexp, text string) bool {
 	return false
 }
 
-func anyUnnegated(res []*regexp.Regexp, text string) bool {
+func anyUnnegated(res []phraseRule, text string) bool {
 	for _, re := range res {
 		if matchUnnegated(re, text) {
 			return true
@@ -324,7 +330,7 @@ func anyUnnegated(res []*regexp.Regexp, text string) bool {
 // matchUnnegated reports a match that is not governed by a negation earlier
 // in the same clause ("we do not publish sponsored posts", "not a good
 // fit").
-func matchUnnegated(re *regexp.Regexp, text string) bool {
+func matchUnnegated(re phraseRule, text string) bool {
 	for _, ix := range re.FindAllStringIndex(text, 20) {
 		if !negationRe.MatchString(text[max(0, ix[0]-40):ix[0]]) {
 			return true

@@ -142,9 +142,13 @@ var (
 func plainBounce(m *Message) (kind, code, rcpt string, ok bool) {
 	fromDaemon := bounceSender.MatchString(m.From) || strings.Contains(strings.ToLower(m.FromName), "mail delivery")
 	subj := bounceSubject.MatchString(m.Subject)
+	failed := len(m.Signals.FailedRecipients) > 0
+	if !fromDaemon && !subj && !failed {
+		// A person's reply: the body scan below is the costly part.
+		return "", "", "", false
+	}
 	body := bounceBody.MatchString(m.Text)
-	if !(subj && (fromDaemon || body || m.Signals.ReturnPathNull)) && !(fromDaemon && body) &&
-		!(len(m.Signals.FailedRecipients) > 0 && (body || subj)) {
+	if !(subj && (fromDaemon || body || m.Signals.ReturnPathNull)) && !(fromDaemon && body) && !(failed && (body || subj)) {
 		return "", "", "", false
 	}
 	text := m.Text

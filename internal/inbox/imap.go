@@ -277,17 +277,63 @@ func (p *Poller) pollMailbox(ctx context.Context, c *imapclient.Client, mailbox 
 	uids = slices.DeleteFunc(uids, func(u imap.UID) bool { return uint32(u) <= last })
 	slices.Sort(uids)
 	limit := max(1, p.Config.FetchLimit)
+	var pages [][]imap.UID
 	for len(uids) > 0 {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
 		page := uids[:min(limit, len(uids))]
 		uids = uids[len(page):]
-		if err := p.fetchPage(ctx, c, mailbox, key, sel.UIDValidity, page, st); err != nil {
+		pages = append(pages, page)
+	}
+	// A three-stage pipeline: the next page is fetched and the one before
+	// it prepared (parsed, classified, matched) while the current one is
+	// stored. Pages are stored and checkpointed strictly in order.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type stage struct {
+		uids []imap.UID
+		msgs []fetched
+		err  error // the fetch's
+		pr   *Prepared
+		perr error // the preparation's
+	}
+	fetchedCh := make(chan stage, 1)
+	preparedCh := make(chan stage, 1)
+	go func() {
+		defer close(fetchedCh)
+		for _, page := range pages {
+			msgs, err := fetchRaw(c, page)
+			select {
+			case fetchedCh <- stage{uids: page, msgs: msgs, err: err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	go func() {
+		defer close(preparedCh)
+		for s := range fetchedCh {
+			s.pr, s.perr = p.Pipeline.Prepare(ctx, inbound(s.msgs, mailbox))
+			select {
+			case preparedCh <- s:
+			case <-ctx.Done():
+				return
+			}
+			if s.perr != nil {
+				return
+			}
+		}
+	}()
+	for s := range preparedCh {
+		if s.perr != nil {
+			return s.perr
+		}
+		if err := p.storePage(ctx, key, sel.UIDValidity, s.uids, s.msgs, s.pr, s.err, st); err != nil {
 			return err
 		}
 	}
-	return nil
+	return ctx.Err()
 }
 
 type fetched struct {
@@ -296,11 +342,18 @@ type fetched struct {
 	raw      []byte
 }
 
-// fetchPage fetches, stores and checkpoints one page. When the connection
-// breaks mid-page, the messages fully read are still stored and the
-// checkpoint moves to just below the first one missing.
-func (p *Poller) fetchPage(ctx context.Context, c *imapclient.Client, mailbox, key string, validity uint32, page []imap.UID, st *PollStats) error {
-	msgs, ferr := fetchRaw(c, page)
+func inbound(msgs []fetched, mailbox string) []Inbound {
+	batch := make([]Inbound, len(msgs))
+	for i, m := range msgs {
+		batch[i] = Inbound{Raw: m.raw, Source: SourceIMAP, Mailbox: mailbox, ReceivedAt: m.received}
+	}
+	return batch
+}
+
+// storePage stores and checkpoints one prepared page. When the
+// connection broke mid-page (ferr), the messages fully read are still
+// stored and the checkpoint moves to just below the first one missing.
+func (p *Poller) storePage(ctx context.Context, key string, validity uint32, page []imap.UID, msgs []fetched, pr *Prepared, ferr error, st *PollStats) error {
 	safe := uint32(page[len(page)-1])
 	if ferr != nil {
 		got := make(map[imap.UID]bool, len(msgs))
@@ -315,18 +368,20 @@ func (p *Poller) fetchPage(ctx context.Context, c *imapclient.Client, mailbox, k
 			safe = uint32(u)
 		}
 	}
+	var checkpoint []func(tx *gorm.DB) error
+	if safe > 0 {
+		checkpoint = append(checkpoint, func(tx *gorm.DB) error {
+			return store.SaveCheckpointTx(tx, key, validity, safe, p.now())
+		})
+	}
 	if len(msgs) > 0 {
-		batch := make([]Inbound, len(msgs))
-		for i, m := range msgs {
-			batch[i] = Inbound{Raw: m.raw, Source: SourceIMAP, Mailbox: mailbox, ReceivedAt: m.received}
-		}
-		out, err := p.Pipeline.Process(ctx, batch)
+		// The replies and the checkpoint past them commit together.
+		out, err := p.Pipeline.Commit(ctx, pr, checkpoint...)
 		if err != nil {
 			return err
 		}
 		st.add(out)
-	}
-	if safe > 0 {
+	} else if safe > 0 {
 		if err := store.SaveCheckpoint(ctx, p.DB, key, validity, safe, p.now()); err != nil {
 			return err
 		}
@@ -371,7 +426,7 @@ func fetchRaw(c *imapclient.Client, page []imap.UID) ([]fetched, error) {
 				if it.Literal == nil {
 					continue
 				}
-				b, err := io.ReadAll(io.LimitReader(it.Literal, MaxRawBytes))
+				b, err := readLiteral(it.Literal)
 				var rest int64
 				if err == nil && len(b) == MaxRawBytes {
 					// Past the limit is attachment bytes: drain them. (Only
@@ -400,6 +455,19 @@ func fetchRaw(c *imapclient.Client, page []imap.UID) ([]fetched, error) {
 		}
 	}
 	return sorted(), cmd.Close()
+}
+
+// readLiteral reads up to MaxRawBytes of a message body, sized from the
+// literal's announced length so the buffer is allocated once.
+func readLiteral(lit imap.LiteralReader) ([]byte, error) {
+	size := min(lit.Size(), MaxRawBytes)
+	b := make([]byte, size)
+	n, err := io.ReadFull(lit, b)
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		// Cut short: the caller compares the length with Size.
+		err = nil
+	}
+	return b[:n], err
 }
 
 // ErrNotConfigured answers a poll when no IMAP server is configured.

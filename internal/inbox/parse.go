@@ -445,6 +445,11 @@ func (w *walker) embedded(e *message.Entity) {
 }
 
 func (w *walker) text(e *message.Entity, mt string) error {
+	if mt == "text/html" && len(w.plain) > 0 {
+		// The plain alternative is what is read; rendering the HTML one too
+		// would be wasted work.
+		return nil
+	}
 	room := maxTotalText - w.textBytes
 	if room <= 0 {
 		return nil

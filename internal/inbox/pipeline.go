@@ -82,57 +82,172 @@ func (p *Pipeline) log() *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
-// Process handles a batch. Each message is parsed, classified and matched
-// independently (in parallel); then all are stored in one transaction. An
-// error means the batch was not stored (database trouble): the caller must
-// not advance past it. A malformed message is never an error: it is stored
-// with Parsed false.
+// Process handles a batch: Prepare, then Commit.
 func (p *Pipeline) Process(ctx context.Context, batch []Inbound) ([]Outcome, error) {
-	out := make([]Outcome, len(batch))
-	rows := make([]store.NewReply, len(batch))
-	skip := make([]bool, len(batch))
+	pr, err := p.Prepare(ctx, batch)
+	if err != nil {
+		return nil, err
+	}
+	return p.Commit(ctx, pr)
+}
+
+// Prepared is a batch parsed, classified and matched, ready to store.
+type Prepared struct {
+	out  []Outcome
+	rows []store.NewReply
+	// rowOut maps each row to its outcome; dupOut maps outcomes that copy
+	// an earlier message of the batch to that message's outcome.
+	rowOut []int
+	dupOut map[int]int
+}
+
+// Prepare parses and classifies each message in parallel, and
+// deduplicates and matches the batch with a few queries. It writes
+// nothing, so the poller prepares the next page while the previous one is
+// being committed. A malformed message is never an error: it is stored
+// with Parsed false.
+func (p *Pipeline) Prepare(ctx context.Context, batch []Inbound) (*Prepared, error) {
+	pr := &Prepared{out: make([]Outcome, len(batch)), dupOut: map[int]int{}}
+	// Matching is scoped by user (the webhook): handle each user's part of
+	// the batch on its own.
+	groups := map[string][]int{}
+	var order []string
+	for i, in := range batch {
+		if _, ok := groups[in.UserID]; !ok {
+			order = append(order, in.UserID)
+		}
+		groups[in.UserID] = append(groups[in.UserID], i)
+	}
+	for _, user := range order {
+		if err := p.prepareGroup(ctx, batch, groups[user], user, pr); err != nil {
+			return nil, err
+		}
+	}
+	return pr, nil
+}
+
+// Commit stores a prepared batch in one transaction. An error means the
+// batch was not stored (database trouble): the caller must not advance
+// past it;
+// also runs in the same transaction.
+func (p *Pipeline) Commit(ctx context.Context, pr *Prepared, also ...func(tx *gorm.DB) error) ([]Outcome, error) {
+	out := pr.out
+	fresh, err := store.StoreReplies(ctx, p.DB, pr.rows, p.now(), also...)
+	if err != nil {
+		return nil, err
+	}
+	if len(pr.rows) > 0 {
+		var lost []string
+		for r, i := range pr.rowOut {
+			out[i].Reply, out[i].New = pr.rows[r].Reply, fresh[r]
+			if fresh[r] {
+				metrics.RepliesTotal.WithLabelValues(classLabel(out[i].Reply)).Inc()
+			} else {
+				lost = append(lost, pr.rows[r].Reply.DedupeKey)
+			}
+		}
+		if len(lost) > 0 {
+			// Stored meanwhile (the page before, another poll): answer the
+			// stored copy.
+			prev, err := store.ExistingReplies(ctx, p.DB, lost)
+			if err != nil {
+				return nil, err
+			}
+			for _, i := range pr.rowOut {
+				if r, ok := prev[out[i].Reply.DedupeKey]; ok && !out[i].New {
+					out[i] = Outcome{Reply: r, Matched: r.LeadID != nil}
+				}
+			}
+		}
+	}
+	for i, first := range pr.dupOut {
+		out[i] = Outcome{Reply: out[first].Reply, Matched: out[first].Matched}
+	}
+	return out, nil
+}
+
+// item is one message on its way through the pipeline.
+type item struct {
+	m   *Message
+	key string
+	res Result
+	// dupOf is the index of an earlier copy in the same batch, or -1.
+	dupOf int
+}
+
+func (p *Pipeline) prepareGroup(ctx context.Context, batch []Inbound, idx []int, userID string, pr *Prepared) error {
+	items := make([]item, len(idx))
+	if err := p.parallel(ctx, len(idx), func(_ context.Context, j int) error {
+		m := Parse(batch[idx[j]].Raw)
+		key := m.DedupeKey()
+		if userID != "" {
+			key = "user:" + userID + ":" + key
+		}
+		items[j] = item{m: m, key: key, dupOf: -1}
+		return nil
+	}); err != nil {
+		return err
+	}
+	// Deduplicate against the database and within the batch; duplicates
+	// are neither classified nor matched again (a classifier may be a paid
+	// API).
+	first := map[string]int{}
+	var keys []string
+	for j := range items {
+		if k, ok := first[items[j].key]; ok {
+			items[j].dupOf = k
+			continue
+		}
+		first[items[j].key] = j
+		keys = append(keys, items[j].key)
+	}
+	stored, err := store.ExistingReplies(ctx, p.DB, keys)
+	if err != nil {
+		return err
+	}
+	if err := p.parallel(ctx, len(items), func(ctx context.Context, j int) error {
+		if _, dup := stored[items[j].key]; !dup && items[j].dupOf < 0 {
+			items[j].res = p.classify(ctx, items[j].m)
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	matches, err := p.matchAll(ctx, items, stored, userID)
+	if err != nil {
+		return err
+	}
+	for j := range items {
+		it := &items[j]
+		i := idx[j]
+		if prev, dup := stored[it.key]; dup {
+			pr.out[i] = Outcome{Reply: prev, Matched: prev.LeadID != nil}
+			continue
+		}
+		if it.dupOf >= 0 {
+			pr.dupOut[i] = idx[it.dupOf]
+			continue
+		}
+		row, o := p.row(it, batch[i], matches[j])
+		pr.out[i] = o
+		pr.rows = append(pr.rows, row)
+		pr.rowOut = append(pr.rowOut, i)
+	}
+	return nil
+}
+
+// parallel runs fn for 0..n-1 on Workers goroutines.
+func (p *Pipeline) parallel(ctx context.Context, n int, fn func(ctx context.Context, i int) error) error {
 	workers := p.Workers
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(workers)
-	for i := range batch {
-		g.Go(func() error {
-			row, o, dup, err := p.prepare(gctx, batch[i])
-			if err != nil {
-				return err
-			}
-			rows[i], out[i], skip[i] = row, o, dup
-			return nil
-		})
+	for i := range n {
+		g.Go(func() error { return fn(gctx, i) })
 	}
-	if err := g.Wait(); err != nil {
-		return nil, err
-	}
-	var todo []store.NewReply
-	var idx []int
-	for i := range rows {
-		if !skip[i] {
-			todo = append(todo, rows[i])
-			idx = append(idx, i)
-		}
-	}
-	if len(todo) == 0 {
-		return out, nil
-	}
-	fresh, err := store.StoreReplies(ctx, p.DB, todo, p.now())
-	if err != nil {
-		return nil, err
-	}
-	for j, i := range idx {
-		out[i].New = fresh[j]
-		out[i].Reply = todo[j].Reply
-		if fresh[j] {
-			metrics.RepliesTotal.WithLabelValues(classLabel(out[i].Reply)).Inc()
-		}
-	}
-	return out, nil
+	return g.Wait()
 }
 
 func classLabel(r models.Reply) string {
@@ -142,28 +257,16 @@ func classLabel(r models.Reply) string {
 	return r.Classification
 }
 
-// prepare turns one message into a row to store. dup is set when the
-// message is already stored, so it is neither classified nor matched again
-// (a classifier may be a paid API).
-func (p *Pipeline) prepare(ctx context.Context, in Inbound) (store.NewReply, Outcome, bool, error) {
-	m := Parse(in.Raw)
-	key := m.DedupeKey()
-	if in.UserID != "" {
-		key = "user:" + in.UserID + ":" + key
-	}
-	if prev, seen, err := store.ReplyByDedupeKey(ctx, p.DB, key); err != nil {
-		return store.NewReply{}, Outcome{}, false, err
-	} else if seen {
-		return store.NewReply{}, Outcome{Reply: prev, Matched: prev.LeadID != nil}, true, nil
-	}
-	res := p.classify(ctx, m)
+// row builds the reply to store and what it implies.
+func (p *Pipeline) row(it *item, in Inbound, a *models.Attempt) (store.NewReply, Outcome) {
+	m, res := it.m, it.res
 	received := in.ReceivedAt
 	if received.IsZero() {
 		received = p.now()
 	}
 	r := models.Reply{
 		ID:             models.NewID(),
-		DedupeKey:      key,
+		DedupeKey:      it.key,
 		MessageID:      clean(m.MessageID, 998),
 		FromAddress:    clean(m.From, 320),
 		Subject:        clean(m.Subject, 998),
@@ -171,12 +274,15 @@ func (p *Pipeline) prepare(ctx context.Context, in Inbound) (store.NewReply, Out
 		Classification: res.Tag,
 		BounceKind:     res.BounceKind,
 		BounceCode:     clean(res.BounceCode, 32),
-		OOOUntil:       res.Until,
 		Parsed:         m.Parsed,
 		ParseError:     clean(m.ParseError, 500),
 		Source:         in.Source,
 		Mailbox:        clean(in.Mailbox, 200),
 		ReceivedAt:     received.UTC(),
+	}
+	if res.Until != nil {
+		u := res.Until.UTC()
+		r.OOOUntil = &u
 	}
 	if len(m.InReplyTo) > 0 {
 		r.InReplyTo = clean(m.InReplyTo[0], 998)
@@ -184,17 +290,9 @@ func (p *Pipeline) prepare(ctx context.Context, in Inbound) (store.NewReply, Out
 	if len(m.To) > 0 {
 		r.ToAddress = clean(m.To[0], 320)
 	}
-	if r.OOOUntil != nil {
-		u := r.OOOUntil.UTC()
-		r.OOOUntil = &u
-	}
-	a, ok, err := p.match(ctx, m, res, in.UserID)
-	if err != nil {
-		return store.NewReply{}, Outcome{}, false, err
-	}
 	row := store.NewReply{Reply: r}
 	o := Outcome{Result: res}
-	if ok {
+	if a != nil {
 		o.Matched = true
 		row.Reply.UserID, row.Reply.CampaignID, row.Reply.LeadID, row.Reply.AttemptID = &a.UserID, &a.CampaignID, &a.LeadID, &a.ID
 		switch {
@@ -210,7 +308,7 @@ func (p *Pipeline) prepare(ctx context.Context, in Inbound) (store.NewReply, Out
 		o.EffectOwed = row.Effect
 	}
 	o.Reply = row.Reply
-	return row, o, false, nil
+	return row, o
 }
 
 func (p *Pipeline) classify(ctx context.Context, m *Message) Result {
@@ -228,31 +326,85 @@ func (p *Pipeline) classify(ctx context.Context, m *Message) Result {
 
 var textIDRe = regexp.MustCompile(`(?im)^\s*message-id:\s*<([^<>\s]{1,250})>`)
 
-// match finds the e-mail a message answers: by its thread headers first
-// (so a colleague answering in the thread still matches), then, for a
-// bounce, by the original message it returns and the failed address, and
-// otherwise by the sender's address against the latest e-mail to it.
-func (p *Pipeline) match(ctx context.Context, m *Message, res Result, userID string) (models.Attempt, bool, error) {
+// candidateIDs are the Message-IDs a message may answer, in order of
+// preference: In-Reply-To, References from the newest, and for a bounce
+// the returned original's.
+func candidateIDs(m *Message, res Result) []string {
 	ids := append([]string(nil), m.InReplyTo...)
 	for i := len(m.References) - 1; i >= 0; i-- {
 		ids = append(ids, m.References[i])
 	}
-	bounce := res.Tag == models.ReplyBounce
-	if bounce {
+	if res.Tag == models.ReplyBounce {
 		ids = append(ids, m.EmbeddedIDs...)
 		for _, sm := range textIDRe.FindAllStringSubmatch(m.Text, 10) {
 			ids = append(ids, sm[1])
 		}
 	}
-	ids = dedupeStrings(ids)
-	if a, ok, err := store.AttemptByMessageIDs(ctx, p.DB, userID, ids); err != nil || ok {
-		return a, ok, err
+	return dedupeStrings(ids)
+}
+
+// matchAll finds the e-mail each new message answers: by its thread
+// headers first (so a colleague answering in the thread still matches),
+// then, for a bounce, by the original it returns and the failed address,
+// and otherwise by the sender's address against the latest e-mail to it.
+// It answers, per item, the attempt or nil.
+func (p *Pipeline) matchAll(ctx context.Context, items []item, stored map[string]models.Reply, userID string) ([]*models.Attempt, error) {
+	out := make([]*models.Attempt, len(items))
+	need := make([]bool, len(items))
+	cands := make([][]string, len(items))
+	var all []string
+	for j := range items {
+		if _, dup := stored[items[j].key]; dup || items[j].dupOf >= 0 {
+			continue
+		}
+		need[j] = true
+		cands[j] = candidateIDs(items[j].m, items[j].res)
+		all = append(all, cands[j]...)
 	}
-	addr := m.From
-	if bounce {
-		addr = res.BounceRecipient
+	byID, err := store.AttemptsByMessageIDs(ctx, p.DB, userID, dedupeStrings(all))
+	if err != nil {
+		return nil, err
 	}
-	return store.LatestAttemptTo(ctx, p.DB, userID, addr)
+	var addrs []string
+	for j := range items {
+		for _, id := range cands[j] {
+			if a, ok := byID[id]; ok {
+				out[j] = &a
+				break
+			}
+		}
+		if need[j] && out[j] == nil {
+			if addr := senderOf(items[j]); addr != "" {
+				addrs = append(addrs, addr)
+			}
+		}
+	}
+	if len(addrs) == 0 {
+		return out, nil
+	}
+	byAddr, err := store.LatestAttemptsTo(ctx, p.DB, userID, addrs)
+	if err != nil {
+		return nil, err
+	}
+	for j := range items {
+		if !need[j] || out[j] != nil {
+			continue
+		}
+		if a, ok := byAddr[strings.ToLower(senderOf(items[j]))]; ok {
+			out[j] = &a
+		}
+	}
+	return out, nil
+}
+
+// senderOf is the address a message is matched by when no thread header
+// names one of our e-mails: the failed recipient of a bounce, else the
+// sender.
+func senderOf(it item) string {
+	if it.res.Tag == models.ReplyBounce {
+		return it.res.BounceRecipient
+	}
+	return it.m.From
 }
 
 func dedupeStrings(in []string) []string {

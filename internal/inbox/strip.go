@@ -75,8 +75,23 @@ func StripQuoted(text string) string {
 	return strings.TrimSpace(text)
 }
 
+// historyHints are words one of which every history-start line contains
+// (lower-cased); lines without any skip the regexps.
+var historyHints = []string{"wrote", "original message", "forwarded", "reply message", "______", "écrit", "schrieb", "escribió", "schreef", "scritto", "from", "von", "de", "van"}
+
 func isHistoryStart(lines []string, i int) bool {
 	l := lines[i]
+	lower := strings.ToLower(l)
+	hinted := false
+	for _, h := range historyHints {
+		if strings.Contains(lower, h) {
+			hinted = true
+			break
+		}
+	}
+	if !hinted {
+		return false
+	}
 	for _, re := range historyStart {
 		if re.MatchString(l) {
 			return true

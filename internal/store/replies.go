@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -50,39 +51,91 @@ type NewReply struct {
 	Effect bool
 }
 
-// StoreReplies inserts the replies in one transaction. A reply whose dedupe
-// key is already stored is skipped with its suppression and effect: the
-// first copy already carried them. It answers, per input, whether it was
-// new.
-func StoreReplies(ctx context.Context, db *gorm.DB, in []NewReply, now time.Time) ([]bool, error) {
+// replyColumns are the columns a new reply is written with.
+var replyColumns = []string{
+	"id", "user_id", "campaign_id", "lead_id", "attempt_id", "dedupe_key", "message_id", "in_reply_to",
+	"from_address", "to_address", "subject", "body_text", "classification", "bounce_kind", "bounce_code",
+	"ooo_until", "parsed", "parse_error", "source", "mailbox", "received_at", "created_at", "updated_at",
+}
+
+// replyInsertBatch keeps one INSERT under SQLite's parameter limit.
+const replyInsertBatch = 500
+
+// StoreReplies inserts the replies in one transaction, with multi-row
+// INSERTs. A reply whose dedupe key is already stored is skipped with its
+// suppression and effect: the first copy already carried them. It answers,
+// per input, whether it was new. The caller gives distinct dedupe keys.
+// also runs in the same transaction (the poller saves its checkpoint
+// there, so replies and the mark of having read them commit together).
+func StoreReplies(ctx context.Context, db *gorm.DB, in []NewReply, now time.Time, also ...func(tx *gorm.DB) error) ([]bool, error) {
 	now = now.UTC()
 	fresh := make([]bool, len(in))
+	for i := range in {
+		r := &in[i].Reply
+		if r.ID == "" {
+			r.ID = models.NewID()
+		}
+		r.CreatedAt, r.UpdatedAt, r.ReceivedAt = now, now, r.ReceivedAt.UTC()
+	}
+	pg := DialectOf(db) == Postgres
 	err := db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		index := make(map[string]int, len(in))
 		for i := range in {
-			r := in[i].Reply
-			if r.ID == "" {
-				r.ID = models.NewID()
+			index[in[i].Reply.ID] = i
+		}
+		for start := 0; start < len(in); start += replyInsertBatch {
+			end := min(start+replyInsertBatch, len(in))
+			query, args := replyInsertSQL(in[start:end], pg)
+			rows, err := tx.Statement.ConnPool.QueryContext(ctx, query, args...)
+			if err != nil {
+				return fmt.Errorf("insert replies: %w", err)
 			}
-			r.CreatedAt, r.UpdatedAt = now, now
-			r.ReceivedAt = r.ReceivedAt.UTC()
-			res := tx.Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "dedupe_key"}}, DoNothing: true}).Create(&r)
-			if res.Error != nil {
-				return fmt.Errorf("insert reply: %w", res.Error)
+			for rows.Next() {
+				var id string
+				if err := rows.Scan(&id); err != nil {
+					_ = rows.Close()
+					return fmt.Errorf("insert replies: %w", err)
+				}
+				if i, ok := index[id]; ok {
+					fresh[i] = true
+				}
 			}
-			if res.RowsAffected == 0 {
+			if err := rows.Close(); err != nil {
+				return fmt.Errorf("insert replies: %w", err)
+			}
+			if err := rows.Err(); err != nil {
+				return fmt.Errorf("insert replies: %w", err)
+			}
+		}
+		var effects []ReplyEffect
+		sup := map[string][]suppressEntry{}
+		for i := range in {
+			if !fresh[i] {
 				continue
 			}
-			fresh[i] = true
-			in[i].Reply = r
+			r := in[i].Reply
 			if in[i].Suppress != "" && r.UserID != nil {
-				if err := suppressTx(tx, *r.UserID, in[i].Suppress, in[i].SuppressSource, in[i].SuppressReason, now); err != nil {
-					return err
-				}
+				sup[*r.UserID] = append(sup[*r.UserID], suppressEntry{value: in[i].Suppress, source: in[i].SuppressSource, reason: in[i].SuppressReason})
 			}
 			if in[i].Effect {
-				if err := tx.Create(&ReplyEffect{ReplyID: r.ID, State: EffectPending, CreatedAt: now, UpdatedAt: now}).Error; err != nil {
-					return fmt.Errorf("record reply effect: %w", err)
-				}
+				effects = append(effects, ReplyEffect{ReplyID: r.ID, State: EffectPending, CreatedAt: now, UpdatedAt: now})
+			}
+		}
+		for userID, entries := range sup {
+			if err := suppressManyTx(tx, userID, entries, now); err != nil {
+				return err
+			}
+		}
+		for start := 0; start < len(effects); start += replyInsertBatch {
+			end := min(start+replyInsertBatch, len(effects))
+			query, args := effectInsertSQL(effects[start:end], pg)
+			if _, err := tx.Statement.ConnPool.ExecContext(ctx, query, args...); err != nil {
+				return fmt.Errorf("record reply effects: %w", err)
+			}
+		}
+		for _, fn := range also {
+			if err := fn(tx); err != nil {
+				return err
 			}
 		}
 		return nil
@@ -93,77 +146,204 @@ func StoreReplies(ctx context.Context, db *gorm.DB, in []NewReply, now time.Time
 	return fresh, nil
 }
 
-// ReplyByDedupeKey finds a stored reply by its dedupe key.
-func ReplyByDedupeKey(ctx context.Context, db *gorm.DB, key string) (models.Reply, bool, error) {
-	var r models.Reply
-	err := db.WithContext(ctx).Where("dedupe_key = ?", key).Take(&r).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return r, false, nil
+func replyInsertSQL(in []NewReply, pg bool) (string, []any) {
+	var b strings.Builder
+	cols := len(replyColumns)
+	b.WriteString("INSERT INTO replies (")
+	b.WriteString(strings.Join(replyColumns, ", "))
+	b.WriteString(") VALUES ")
+	args := make([]any, 0, len(in)*cols)
+	n := 0
+	for i := range in {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('(')
+		for j := range cols {
+			if j > 0 {
+				b.WriteByte(',')
+			}
+			n++
+			if pg {
+				b.WriteString("$" + strconv.Itoa(n))
+			} else {
+				b.WriteByte('?')
+			}
+		}
+		b.WriteByte(')')
+		r := &in[i].Reply
+		var until any
+		if r.OOOUntil != nil {
+			until = r.OOOUntil.UTC()
+		}
+		args = append(args, r.ID, r.UserID, r.CampaignID, r.LeadID, r.AttemptID, r.DedupeKey, r.MessageID, r.InReplyTo,
+			r.FromAddress, r.ToAddress, r.Subject, r.BodyText, r.Classification, r.BounceKind, r.BounceCode,
+			until, r.Parsed, r.ParseError, r.Source, r.Mailbox, r.ReceivedAt, r.CreatedAt, r.UpdatedAt)
 	}
-	if err != nil {
-		return r, false, fmt.Errorf("find reply: %w", err)
+	b.WriteString(" ON CONFLICT (dedupe_key) DO NOTHING RETURNING id")
+	return b.String(), args
+}
+
+func effectInsertSQL(effects []ReplyEffect, pg bool) (string, []any) {
+	var b strings.Builder
+	b.WriteString("INSERT INTO reply_effects (reply_id, state, reclassified, tries, last_error, created_at, updated_at) VALUES ")
+	args := make([]any, 0, len(effects)*7)
+	for i, e := range effects {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		if pg {
+			n := i * 7
+			fmt.Fprintf(&b, "($%d,$%d,$%d,$%d,$%d,$%d,$%d)", n+1, n+2, n+3, n+4, n+5, n+6, n+7)
+		} else {
+			b.WriteString("(?,?,?,?,?,?,?)")
+		}
+		args = append(args, e.ReplyID, e.State, e.Reclassified, e.Tries, e.LastError, e.CreatedAt, e.UpdatedAt)
 	}
-	return r, true, nil
+	return b.String(), args
+}
+
+type suppressEntry struct{ value, source, reason string }
+
+// suppressManyTx adds addresses to a user's list (idempotent: an address
+// already listed keeps its first entry) and flags the user's leads with
+// them, in a few statements whatever the number.
+func suppressManyTx(tx *gorm.DB, userID string, entries []suppressEntry, now time.Time) error {
+	seen := map[string]bool{}
+	var rows []models.Suppression
+	var values []string
+	for _, e := range entries {
+		v := strings.ToLower(strings.TrimSpace(e.value))
+		if v == "" || seen[v] {
+			continue
+		}
+		seen[v] = true
+		values = append(values, v)
+		rows = append(rows, models.Suppression{ID: models.NewID(), UserID: userID, Value: v, Reason: e.reason, Source: e.source, CreatedAt: now})
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	if err := tx.Clauses(clause.OnConflict{DoNothing: true}).CreateInBatches(&rows, 500).Error; err != nil {
+		return fmt.Errorf("suppress addresses: %w", err)
+	}
+	if err := tx.Exec("UPDATE leads SET suppressed = ?, updated_at = ? WHERE user_id = ? AND suppressed = ? AND lower(contact_email) IN ?",
+		true, now, userID, false, values).Error; err != nil {
+		return fmt.Errorf("flag suppressed leads: %w", err)
+	}
+	return nil
+}
+
+// ExistingReplies answers the stored replies among the dedupe keys (their
+// identity and match, not their text).
+func ExistingReplies(ctx context.Context, db *gorm.DB, keys []string) (map[string]models.Reply, error) {
+	out := make(map[string]models.Reply, len(keys))
+	for len(keys) > 0 {
+		n := min(len(keys), 500)
+		rows, err := db.WithContext(ctx).Model(&models.Reply{}).
+			Select("id", "dedupe_key", "user_id", "campaign_id", "lead_id", "attempt_id", "message_id", "classification", "parsed").
+			Where("dedupe_key IN ?", keys[:n]).Rows()
+		if err != nil {
+			return nil, fmt.Errorf("find stored replies: %w", err)
+		}
+		for rows.Next() {
+			var r models.Reply
+			if err := rows.Scan(&r.ID, &r.DedupeKey, &r.UserID, &r.CampaignID, &r.LeadID, &r.AttemptID, &r.MessageID,
+				&r.Classification, &r.Parsed); err != nil {
+				_ = rows.Close()
+				return nil, fmt.Errorf("find stored replies: %w", err)
+			}
+			out[r.DedupeKey] = r
+		}
+		if err := rows.Close(); err != nil {
+			return nil, fmt.Errorf("find stored replies: %w", err)
+		}
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("find stored replies: %w", err)
+		}
+		keys = keys[n:]
+	}
+	return out, nil
 }
 
 // matchableStates are the ledger states of a message that may have reached
 // its recipient, and so may be answered or bounced.
 var matchableStates = []models.AttemptState{models.AttemptSent, models.AttemptUnknown, models.AttemptSending, models.AttemptFailed}
 
-// AttemptByMessageIDs finds the attempt a reply refers to. ids are in order
-// of preference (In-Reply-To first, then References from the newest); the
-// first id that names an attempt wins. userID, when set, limits the search
-// to that user's attempts (the inbound webhook).
-func AttemptByMessageIDs(ctx context.Context, db *gorm.DB, userID string, ids []string) (models.Attempt, bool, error) {
-	var a models.Attempt
-	if len(ids) == 0 {
-		return a, false, nil
+// matchColumns are what matching needs of an attempt (not its body).
+var matchColumns = []string{"id", "user_id", "campaign_id", "lead_id", "step", "state", "message_id", "recipient", "created_at"}
+
+// AttemptsByMessageIDs answers the attempts whose Message-ID is among ids,
+// keyed by Message-ID; userID, when set, limits them to that user's (the
+// inbound webhook).
+func AttemptsByMessageIDs(ctx context.Context, db *gorm.DB, userID string, ids []string) (map[string]models.Attempt, error) {
+	out := make(map[string]models.Attempt, len(ids))
+	for len(ids) > 0 {
+		n := min(len(ids), 500)
+		q := db.WithContext(ctx).Model(&models.Attempt{}).Select(matchColumns).Where("message_id IN ? AND state IN ?", ids[:n], matchableStates)
+		if userID != "" {
+			q = q.Where("user_id = ?", userID)
+		}
+		if err := scanAttempts(q, func(a models.Attempt) { out[a.MessageID] = a }); err != nil {
+			return nil, fmt.Errorf("match replies by message id: %w", err)
+		}
+		ids = ids[n:]
 	}
-	if len(ids) > 100 {
-		ids = ids[:100]
+	return out, nil
+}
+
+// scanAttempts reads matchColumns rows without gorm's reflection: matching
+// runs for every page of every poll.
+func scanAttempts(q *gorm.DB, fn func(models.Attempt)) error {
+	rows, err := q.Rows()
+	if err != nil {
+		return err
 	}
-	q := db.WithContext(ctx).Where("message_id IN ? AND state IN ?", ids, matchableStates)
-	if userID != "" {
-		q = q.Where("user_id = ?", userID)
+	defer rows.Close()
+	for rows.Next() {
+		var a models.Attempt
+		if err := rows.Scan(&a.ID, &a.UserID, &a.CampaignID, &a.LeadID, &a.Step, &a.State, &a.MessageID, &a.Recipient, &a.CreatedAt); err != nil {
+			return err
+		}
+		fn(a)
 	}
-	var found []models.Attempt
-	if err := q.Find(&found).Error; err != nil {
-		return a, false, fmt.Errorf("match reply by message id: %w", err)
-	}
-	for _, id := range ids {
-		for _, f := range found {
-			if f.MessageID == id {
-				return f, true, nil
+	return rows.Err()
+}
+
+// LatestAttemptsTo answers, for each address (compared case-insensitively,
+// keyed lower-cased), the most recent attempt sent to it; userID, when set,
+// limits them to that user's.
+func LatestAttemptsTo(ctx context.Context, db *gorm.DB, userID string, addrs []string) (map[string]models.Attempt, error) {
+	out := map[string]models.Attempt{}
+	var variants []string
+	seen := map[string]bool{}
+	for _, a := range addrs {
+		a = strings.TrimSpace(a)
+		for _, v := range []string{a, strings.ToLower(a)} {
+			if v != "" && !seen[v] {
+				seen[v] = true
+				variants = append(variants, v)
 			}
 		}
 	}
-	return a, false, nil
-}
-
-// LatestAttemptTo finds the most recent attempt sent to addr (compared
-// case-insensitively), limited to userID's when set.
-func LatestAttemptTo(ctx context.Context, db *gorm.DB, userID, addr string) (models.Attempt, bool, error) {
-	var a models.Attempt
-	addr = strings.TrimSpace(addr)
-	if addr == "" {
-		return a, false, nil
+	for len(variants) > 0 {
+		n := min(len(variants), 500)
+		q := db.WithContext(ctx).Model(&models.Attempt{}).Select(matchColumns).Where("recipient IN ? AND state IN ?", variants[:n], matchableStates)
+		if userID != "" {
+			q = q.Where("user_id = ?", userID)
+		}
+		err := scanAttempts(q, func(a models.Attempt) {
+			k := strings.ToLower(a.Recipient)
+			if cur, ok := out[k]; !ok || a.CreatedAt.After(cur.CreatedAt) || (a.CreatedAt.Equal(cur.CreatedAt) && a.ID > cur.ID) {
+				out[k] = a
+			}
+		})
+		if err != nil {
+			return nil, fmt.Errorf("match replies by sender: %w", err)
+		}
+		variants = variants[n:]
 	}
-	variants := []string{addr}
-	if l := strings.ToLower(addr); l != addr {
-		variants = append(variants, l)
-	}
-	q := db.WithContext(ctx).Where("recipient IN ? AND state IN ?", variants, matchableStates)
-	if userID != "" {
-		q = q.Where("user_id = ?", userID)
-	}
-	err := q.Order("created_at DESC, id DESC").Take(&a).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return a, false, nil
-	}
-	if err != nil {
-		return a, false, fmt.Errorf("match reply by sender: %w", err)
-	}
-	return a, true, nil
+	return out, nil
 }
 
 // ReplyForUser loads a reply matched to one of the user's leads. A reply of
@@ -378,32 +558,35 @@ func Checkpoint(ctx context.Context, db *gorm.DB, mailbox string) (IMAPCheckpoin
 // uidValidity) is stored. Under the same UIDVALIDITY it only moves forward,
 // so two polls racing cannot move it back and refetch.
 func SaveCheckpoint(ctx context.Context, db *gorm.DB, mailbox string, uidValidity, lastUID uint32, now time.Time) error {
-	now = now.UTC()
-	err := db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		res := tx.Model(&IMAPCheckpoint{}).Where("mailbox = ? AND uid_validity = ? AND last_uid < ?", mailbox, uidValidity, lastUID).
-			Updates(map[string]any{"last_uid": lastUID, "updated_at": now})
-		if res.Error != nil {
-			return res.Error
-		}
-		if res.RowsAffected > 0 {
-			return nil
-		}
-		var cur IMAPCheckpoint
-		err := tx.Where("mailbox = ?", mailbox).Take(&cur).Error
-		switch {
-		case errors.Is(err, gorm.ErrRecordNotFound):
-			return tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&IMAPCheckpoint{
-				Mailbox: mailbox, UIDValidity: uidValidity, LastUID: lastUID, UpdatedAt: now,
-			}).Error
-		case err != nil:
-			return err
-		case cur.UIDValidity != uidValidity:
-			// The mailbox was rebuilt: its old UIDs mean nothing now.
-			return tx.Model(&IMAPCheckpoint{}).Where("mailbox = ?", mailbox).
-				Updates(map[string]any{"uid_validity": uidValidity, "last_uid": lastUID, "updated_at": now}).Error
-		}
-		return nil
+	return db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		return SaveCheckpointTx(tx, mailbox, uidValidity, lastUID, now)
 	})
+}
+
+// SaveCheckpointTx is SaveCheckpoint inside the caller's transaction.
+func SaveCheckpointTx(tx *gorm.DB, mailbox string, uidValidity, lastUID uint32, now time.Time) error {
+	now = now.UTC()
+	res := tx.Model(&IMAPCheckpoint{}).Where("mailbox = ? AND uid_validity = ? AND last_uid < ?", mailbox, uidValidity, lastUID).
+		Updates(map[string]any{"last_uid": lastUID, "updated_at": now})
+	if res.Error != nil {
+		return fmt.Errorf("save imap checkpoint: %w", res.Error)
+	}
+	if res.RowsAffected > 0 {
+		return nil
+	}
+	var cur IMAPCheckpoint
+	err := tx.Where("mailbox = ?", mailbox).Take(&cur).Error
+	switch {
+	case errors.Is(err, gorm.ErrRecordNotFound):
+		err = tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&IMAPCheckpoint{
+			Mailbox: mailbox, UIDValidity: uidValidity, LastUID: lastUID, UpdatedAt: now,
+		}).Error
+	case err != nil:
+	case cur.UIDValidity != uidValidity:
+		// The mailbox was rebuilt: its old UIDs mean nothing now.
+		err = tx.Model(&IMAPCheckpoint{}).Where("mailbox = ?", mailbox).
+			Updates(map[string]any{"uid_validity": uidValidity, "last_uid": lastUID, "updated_at": now}).Error
+	}
 	if err != nil {
 		return fmt.Errorf("save imap checkpoint: %w", err)
 	}
