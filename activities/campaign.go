@@ -9,6 +9,7 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"gorm.io/gorm"
 
+	"github.com/backlinkoutreach/outreach/internal/metrics"
 	"github.com/backlinkoutreach/outreach/internal/store"
 	"github.com/backlinkoutreach/outreach/internal/temporalx"
 	"github.com/backlinkoutreach/outreach/models"
@@ -64,7 +65,12 @@ func (a *Activities) CampaignMarkStarted(ctx context.Context, req workflows.Mark
 	if _, err := a.signalLeads(ctx, req.CampaignID, req.Redispatch, workflows.SignalLeadDispatch); err != nil {
 		return err
 	}
-	return store.MarkWorkflowsStarted(ctx, a.DB, req.CampaignID, req.LeadIDs)
+	if err := store.MarkWorkflowsStarted(ctx, a.DB, req.CampaignID, req.LeadIDs); err != nil {
+		return err
+	}
+	// Counted here, not in workflow code, which replays.
+	metrics.WorkflowStartsTotal.WithLabelValues("lead").Add(float64(req.New))
+	return nil
 }
 
 // CampaignDispatch signals up to req.Max ready first touches within

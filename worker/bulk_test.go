@@ -271,6 +271,10 @@ func TestSendNowAndPolicy(t *testing.T) {
 	// one-hour delay.
 	r.launch(camp.ID)
 	r.waitMessages(3, time.Minute)
+	waitFor(t, 30*time.Second, "step 0 recorded", func() (bool, string) {
+		st := r.queryLead(camp.ID, leads[1])
+		return st.NextStep == 1, fmt.Sprintf("%+v", st)
+	})
 	var out api.SendNowOut
 	r.call(http.MethodPost, "/outreach/send", map[string]any{"campaign_id": camp.ID, "lead_id": leads[1]}, http.StatusAccepted, &out)
 	if out.Step != 1 || out.State != "queued" {

@@ -91,6 +91,8 @@ type MarkStartedRequest struct {
 	CampaignID string   `json:"campaign_id"`
 	LeadIDs    []string `json:"lead_ids"`
 	Redispatch []string `json:"redispatch,omitempty"`
+	// New counts the workflows this run started (the rest existed).
+	New int `json:"new,omitempty"`
 }
 
 // DispatchRequest asks to dispatch up to Max first touches.

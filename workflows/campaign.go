@@ -203,12 +203,13 @@ func (w *campaignWF) startChildren() error {
 			futures = append(futures, pending{lead: l, f: f})
 		}
 		var started, redispatch []string
-		dispatched := 0
+		dispatched, fresh := 0, 0
 		for _, p := range futures {
 			err := p.f.GetChildWorkflowExecution().Get(w.ctx, nil)
 			var exists *temporal.ChildWorkflowExecutionAlreadyStartedError
 			switch {
 			case err == nil:
+				fresh++
 				if p.lead.Dispatch {
 					dispatched++
 				}
@@ -229,7 +230,7 @@ func (w *campaignWF) startChildren() error {
 		}
 		if len(started) > 0 {
 			err := workflow.ExecuteActivity(dbActivity(w.ctx), ActivityCampaignMarkStarted, MarkStartedRequest{
-				CampaignID: w.in.CampaignID, LeadIDs: started, Redispatch: redispatch,
+				CampaignID: w.in.CampaignID, LeadIDs: started, Redispatch: redispatch, New: fresh,
 			}).Get(w.ctx, nil)
 			if err != nil {
 				return fmt.Errorf("record started lead workflows: %w", err)
