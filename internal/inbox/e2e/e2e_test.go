@@ -270,7 +270,16 @@ func (r *rig) poll() api.PollOut {
 // never sent; the lead nobody answered gets its follow-up.
 func TestPollStopsAnsweredLeads(t *testing.T) {
 	t.Parallel()
-	r := newRig(t, store.SQLite)
+	for _, d := range storetest.Dialects() {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			pollStopsAnsweredLeads(t, d)
+		})
+	}
+}
+
+func pollStopsAnsweredLeads(t *testing.T, d store.Dialect) {
+	r := newRig(t, d)
 	campID, leads := r.campaign(4, 20*time.Second)
 	first := r.firstTouches(4)
 	m0, m1, m2 := first["editor0@site0.example"], first["editor1@site1.example"], first["editor2@site2.example"]
