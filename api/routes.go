@@ -156,4 +156,21 @@ func (s *Server) registerRoutes() {
 		Status: http.StatusNoContent, Handler: s.deleteTemplate})
 	s.handle(s.authed, Route{Method: http.MethodPost, Path: "/emails/preview", Summary: "render a template or inline subject and body for a lead; lists unknown and unfilled placeholders", Tag: "email",
 		Request: PreviewRequest{}, Response: PreviewOut{}, Handler: s.preview})
+
+	// Analytics, reporting and CSV exports (definitions in analytics.go).
+	s.handle(s.campaign, Route{Method: http.MethodGet, Path: "/analytics", Summary: "campaign analytics: leads by status, e-mails by state, replies by classification, " +
+		"response rate (leads with a human reply record - interested, not_interested, asks_payment, replied, unsubscribe; not bounces or auto-replies - / leads with a sent e-mail), " +
+		"placement rate (placed / leads contacted or later), funnel, daily sends in the campaign's timezone", Tag: "analytics",
+		Response: CampaignAnalytics{}, Handler: s.campaignAnalytics, Query: []QueryParam{
+			{Name: "days", Type: "integer", Description: "days of daily_sends, 1 to 365, default 30; the totals are all-time"},
+		}})
+	s.handle(s.authed, Route{Method: http.MethodGet, Path: "/reporting/snapshot", Summary: "totals and rates across all your campaigns (archived included), from stored reply records rather than lead statuses, with one line per campaign", Tag: "analytics",
+		Response: ReportingSnapshot{}, Handler: s.reportingSnapshot})
+	exportQuery := []QueryParam{{Name: "bom", Type: "boolean", Description: "start the file with a UTF-8 byte order mark (for Excel)"}}
+	s.handle(s.campaign, Route{Method: http.MethodGet, Path: "/export/leads", Summary: "the campaign's leads as CSV, streamed; cells a spreadsheet would run as formulas are prefixed with '", Tag: "analytics",
+		Response: "", Produces: "text/csv", Query: exportQuery, Handler: s.exportLeads})
+	s.handle(s.campaign, Route{Method: http.MethodGet, Path: "/export/attempts", Summary: "the campaign's send ledger as CSV, streamed; cells a spreadsheet would run as formulas are prefixed with '", Tag: "analytics",
+		Response: "", Produces: "text/csv", Query: exportQuery, Handler: s.exportAttempts})
+	s.handle(s.campaign, Route{Method: http.MethodGet, Path: "/export/replies", Summary: "the campaign's replies as CSV, streamed; cells a spreadsheet would run as formulas are prefixed with '", Tag: "analytics",
+		Response: "", Produces: "text/csv", Query: exportQuery, Handler: s.exportReplies})
 }
