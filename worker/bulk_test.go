@@ -32,7 +32,7 @@ func TestBulkStatusOnAThousandLeads(t *testing.T) {
 			camp, leads := r.createCampaign("Bulk", fastSettings(0), 1000)
 			other, otherLeads := r.createCampaign("Other", fastSettings(0), 20)
 			start := time.Now()
-			r.waitStarted(camp.ID, 1000, 3*time.Minute)
+			r.waitStarted(camp.ID, 1000, 8*time.Minute)
 			r.waitStarted(other.ID, 20, time.Minute)
 			t.Logf("lead workflows started after %s", time.Since(start))
 

@@ -54,7 +54,8 @@ type Options struct {
 
 // Worker serves the engine's two task queues: workflows and their
 // activities on the main one, the send activity on its own (at most
-// Activities.Settings.SendConcurrency at a time).
+// Activities.Settings.SendConcurrency SMTP conversations at a time, plus
+// one send fetched ahead).
 type Worker struct {
 	Main sdkworker.Worker
 	Send sdkworker.Worker
@@ -71,9 +72,12 @@ func New(c client.Client, taskQueue string, a *activities.Activities, o Options)
 	for _, reg := range o.Register {
 		reg(main)
 	}
+	// One more send than the process talks SMTP at once: the next one is
+	// fetched while the current conversation runs, and waits for it (a
+	// few milliseconds) before its own policy check.
 	send := sdkworker.New(c, workflows.SendTaskQueue(taskQueue), sdkworker.Options{
-		MaxConcurrentActivityExecutionSize: a.Settings.SendConcurrency,
-		MaxConcurrentActivityTaskPollers:   max(2, min(a.Settings.SendConcurrency, 4)),
+		MaxConcurrentActivityExecutionSize: a.Settings.SendConcurrency + 1,
+		MaxConcurrentActivityTaskPollers:   2,
 	})
 	send.RegisterActivityWithOptions(a.SendStep, activity.RegisterOptions{Name: workflows.ActivitySendStep})
 	return &Worker{Main: main, Send: send}

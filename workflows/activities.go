@@ -248,8 +248,13 @@ var (
 // backoff: the database or the SMTP server being down for a while must
 // delay the campaign, never lose a step. Only the non-retryable error types
 // stop a retry.
+//
+// dbActivity runs short database activities as local activities: in the
+// worker that runs the workflow task, with no round trip through the
+// server's task queues. They are safe to run twice (a worker that dies
+// after one re-runs it on replay): each reads or writes conditionally.
 func dbActivity(ctx workflow.Context) workflow.Context {
-	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+	return workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
 		StartToCloseTimeout: 30 * time.Second,
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 30 * time.Second,

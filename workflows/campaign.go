@@ -47,6 +47,13 @@ type CampaignInput struct {
 	Runs            int    `json:"runs,omitempty"`
 	// ResumeParked: a resume signal was drained before continue-as-new.
 	ResumeParked bool `json:"resume_parked,omitempty"`
+	// State, Unstarted and NeedSync carry what the previous run knew, so a
+	// continued run starts working at once; a fresh run (State empty), or
+	// one that inherits drained signals (NeedSync), reads the campaign
+	// first.
+	State     models.CampaignState `json:"state,omitempty"`
+	Unstarted bool                 `json:"unstarted,omitempty"`
+	NeedSync  bool                 `json:"need_sync,omitempty"`
 	// MaxChildrenPerRun overrides DefaultChildrenPerRun (tests).
 	MaxChildrenPerRun int `json:"max_children_per_run,omitempty"`
 }
@@ -106,8 +113,12 @@ func (w *campaignWF) status() (CampaignStatus, error) {
 }
 
 func (w *campaignWF) run() error {
-	if err := w.sync(); err != nil {
-		return err
+	if w.in.State == "" || w.in.NeedSync {
+		if err := w.sync(); err != nil {
+			return err
+		}
+	} else {
+		w.state, w.unstarted = w.in.State, w.in.Unstarted
 	}
 	for {
 		if w.resumeParked {
@@ -145,7 +156,7 @@ func (w *campaignWF) budgetSpent() bool { return w.startedThisRun >= w.maxPerRun
 
 func (w *campaignWF) sync() error {
 	var res CampaignSyncResult
-	if err := workflow.ExecuteActivity(dbActivity(w.ctx), ActivityCampaignSync, w.in.CampaignID).Get(w.ctx, &res); err != nil {
+	if err := workflow.ExecuteLocalActivity(dbActivity(w.ctx), ActivityCampaignSync, w.in.CampaignID).Get(w.ctx, &res); err != nil {
 		return fmt.Errorf("sync campaign: %w", err)
 	}
 	if !res.Exists {
@@ -164,7 +175,7 @@ func (w *campaignWF) startChildren() error {
 	for w.unstarted && !w.budgetSpent() {
 		limit := w.maxPerRun - w.startedThisRun
 		var res NextLeadsResult
-		err := workflow.ExecuteActivity(dbActivity(w.ctx), ActivityCampaignNextLeads,
+		err := workflow.ExecuteLocalActivity(dbActivity(w.ctx), ActivityCampaignNextLeads,
 			NextLeadsRequest{CampaignID: w.in.CampaignID, Limit: limit}).Get(w.ctx, &res)
 		if err != nil {
 			return fmt.Errorf("select leads to start: %w", err)
@@ -229,7 +240,7 @@ func (w *campaignWF) startChildren() error {
 			started = append(started, p.lead.LeadID)
 		}
 		if len(started) > 0 {
-			err := workflow.ExecuteActivity(dbActivity(w.ctx), ActivityCampaignMarkStarted, MarkStartedRequest{
+			err := workflow.ExecuteLocalActivity(dbActivity(w.ctx), ActivityCampaignMarkStarted, MarkStartedRequest{
 				CampaignID: w.in.CampaignID, LeadIDs: started, Redispatch: redispatch, New: fresh,
 			}).Get(w.ctx, nil)
 			if err != nil {
@@ -366,6 +377,7 @@ func (w *campaignWF) continueAsNew() error {
 	next := w.in
 	next.Runs++
 	next.ResumeParked = w.resumeParked
+	next.State, next.Unstarted, next.NeedSync = w.state, w.unstarted, w.needSync
 	return workflow.NewContinueAsNewError(w.ctx, CampaignWorkflowName, next)
 }
 
