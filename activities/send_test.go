@@ -54,7 +54,7 @@ func newFixture(t *testing.T, db *gorm.DB, host string, port int) *fixture {
 		Settings: models.CampaignSettings{
 			Window:        models.SendingWindow{Days: []string{"mon", "tue", "wed", "thu", "fri", "sat", "sun"}, Start: "00:00", End: "24:00"},
 			MinGapSeconds: ptr(0), JitterSeconds: ptr(0),
-			Sequence:      []models.SeqStep{{Subject: "Hello {website_title}", Body: "Hi {name}", HTMLBody: "<p>Hi {name}</p>"}},
+			Sequence: []models.SeqStep{{Subject: "Hello {website_title}", Body: "Hi {name}", HTMLBody: "<p>Hi {name}</p>"}},
 		}, CreatedAt: now, UpdatedAt: now}
 	if err := db.Create(&f.camp).Error; err != nil {
 		t.Fatal(err)
