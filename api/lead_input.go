@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"gorm.io/gorm"
+
 	"github.com/backlinkoutreach/outreach/internal/store"
 	"github.com/backlinkoutreach/outreach/models"
 )
@@ -150,6 +152,9 @@ type leadBatch struct {
 	index  []int // request index of each entry of leads
 	seen   map[string]int
 	res    BulkAddResult
+	// unit names what an index counts in notes: "row" (a request's
+	// 0-based position) when empty, "line" for a CSV file.
+	unit string
 }
 
 func newLeadBatch(camp models.Campaign, source models.LeadSource, now time.Time, sizeHint int) *leadBatch {
@@ -180,7 +185,7 @@ func (b *leadBatch) addRow(index int, r leadRow) {
 	if first, dup := b.seen[l.NormalizedURL]; dup {
 		b.res.Skipped++
 		b.res.SkippedRows = append(b.res.SkippedRows, BulkRowNote{
-			Index: index, WebsiteURL: r.WebsiteURL, Reason: "same website as row " + itoa(first) + " of this request",
+			Index: index, WebsiteURL: r.WebsiteURL, Reason: "same website as " + b.unitName() + " " + itoa(first) + " of this request",
 		})
 		return
 	}
@@ -207,12 +212,21 @@ func (b *leadBatch) fail(index int, websiteURL string, err error) {
 	b.res.Failed = append(b.res.Failed, note)
 }
 
-// storeLeads writes the batch and wakes the campaign workflow. Rows whose
-// site the campaign already has are skipped and reported.
-func (s *Server) storeLeads(ctx context.Context, b *leadBatch) (BulkAddResult, error) {
-	stored, err := store.InsertLeads(ctx, s.db, b.leads)
+func (b *leadBatch) unitName() string {
+	if b.unit == "" {
+		return "row"
+	}
+	return b.unit
+}
+
+// flush writes the rows collected so far through db (the server's pool, or
+// the transaction of a CSV import, which flushes every few thousand rows)
+// and accounts for each: added, or skipped because the campaign already
+// has its site. It answers which rows of b.leads were stored.
+func (b *leadBatch) flush(ctx context.Context, db *gorm.DB) ([]bool, error) {
+	stored, err := store.InsertLeads(ctx, db, b.leads)
 	if err != nil {
-		return BulkAddResult{}, err
+		return nil, err
 	}
 	for i, ok := range stored {
 		if ok {
@@ -223,6 +237,16 @@ func (s *Server) storeLeads(ctx context.Context, b *leadBatch) (BulkAddResult, e
 		b.res.SkippedRows = append(b.res.SkippedRows, BulkRowNote{
 			Index: b.index[i], WebsiteURL: b.leads[i].WebsiteURL, Reason: "the campaign already has this website",
 		})
+	}
+	return stored, nil
+}
+
+// storeLeads writes the batch and wakes the campaign workflow. Rows whose
+// site the campaign already has are skipped and reported.
+func (s *Server) storeLeads(ctx context.Context, b *leadBatch) (BulkAddResult, error) {
+	stored, err := b.flush(ctx, s.db)
+	if err != nil {
+		return BulkAddResult{}, err
 	}
 	sortNotes(b.res.SkippedRows)
 	s.reportSuppressed(ctx, b, stored)

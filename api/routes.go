@@ -67,6 +67,10 @@ func (s *Server) registerRoutes() {
 		Response: LeadDetail{}, Handler: s.getLead})
 	s.handle(lead, Route{Method: http.MethodPatch, Path: "/status", Summary: "change a lead's status through its workflow (409 naming both states when the lifecycle forbids it)", Tag: "leads",
 		Request: LeadStatusInput{}, Response: LeadOut{}, Handler: s.setLeadStatus})
+	s.handle(s.campaign, Route{Method: http.MethodPost, Path: "/leads/import", Summary: "import up to 100,000 leads from a CSV file (raw text/csv body, or the field file of a multipart/form-data form): " +
+		"header row matched by name (website_url/url/website/site/domain, contact_email/email/e-mail, contact_name/name/contact, website_title/title, quality_score/quality, relevance_score/relevance, guest_post_likelihood/likelihood), " +
+		"unknown columns listed in ignored_columns; invalid rows reported by line, the others kept; a file over the row or size limit imports nothing", Tag: "leads",
+		Request: "", Consumes: "text/csv", Response: ImportResult{}, MaxBody: s.cfg.MaxImportBytes, Handler: s.importLeads})
 	s.handle(s.campaign, Route{Method: http.MethodPatch, Path: "/leads/bulk-status", Summary: "change the status of up to 10,000 leads; answers updated and one reason per failed id", Tag: "leads",
 		Request: BulkStatusInput{}, Response: workflows.BulkStatusResult{}, Handler: s.bulkLeadStatus})
 
