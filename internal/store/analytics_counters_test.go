@@ -6,7 +6,9 @@ import (
 	"maps"
 	"math/rand/v2"
 	"slices"
+	"sync"
 	"testing"
+	"time"
 
 	"gorm.io/gorm"
 
@@ -222,6 +224,51 @@ func TestRespondedTagsMatchTriggers(t *testing.T) {
 			if got.LeadsSent != 1 || got.LeadsResponded != want {
 				t.Errorf("%s: sent %d responded %d, want 1 and %d", tag, got.LeadsSent, got.LeadsResponded, want)
 			}
+		}
+	})
+}
+
+// Concurrent transactions writing the same leads' e-mails and replies
+// count each lead once: the tally upsert serialises them per lead.
+func TestAnalyticsCountersConcurrent(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *gorm.DB) {
+		f := &anFixture{t: t, db: db, ctx: context.Background()}
+		u := f.user("owner@example.com")
+		c := f.campaign(u.ID, "busy", "", models.CampaignActive)
+		leads := []models.Lead{f.lead(c), f.lead(c), f.lead(c)}
+		var wg sync.WaitGroup
+		errs := make(chan error, 64)
+		for i := range 8 {
+			for _, l := range leads {
+				wg.Add(2)
+				go func() {
+					defer wg.Done()
+					a := models.Attempt{ID: models.NewID(), UserID: l.UserID, CampaignID: l.CampaignID, LeadID: l.ID, Step: i,
+						State: models.AttemptSent, MessageID: "<" + models.NewID() + "@x>", Recipient: l.ContactEmail,
+						RecipientDomain: "example.com", Subject: "s", Body: "b", CreatedAt: time.Now().UTC(), UpdatedAt: time.Now().UTC()}
+					errs <- db.Create(&a).Error
+				}()
+				go func() {
+					defer wg.Done()
+					id := models.NewID()
+					now := time.Now().UTC()
+					r := models.Reply{ID: id, UserID: &l.UserID, CampaignID: &l.CampaignID, LeadID: &l.ID, DedupeKey: "<" + id + "@x>",
+						Classification: models.ReplyInterested, Parsed: true, Source: "imap", ReceivedAt: now, CreatedAt: now, UpdatedAt: now}
+					errs <- db.Create(&r).Error
+				}()
+			}
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		checkStats(t, db, "after concurrent writes", c.ID)
+		if st := storedStats(t, db, c.ID); st["leads_sent"] != 3 || st["leads_responded"] != 3 || st["attempts:sent"] != 24 {
+			t.Fatalf("counters %v", st)
 		}
 	})
 }
