@@ -9,16 +9,20 @@ import (
 
 	"go.temporal.io/sdk/activity"
 
+	"github.com/backlinkoutreach/outreach/internal/store"
 	"github.com/backlinkoutreach/outreach/internal/temporalx"
 	"github.com/backlinkoutreach/outreach/models"
 	"github.com/backlinkoutreach/outreach/workflows"
 )
 
 const (
-	// bulkParallel bounds the Updates one batch has in flight.
-	bulkParallel = 10
-	// bulkUpdateTimeout bounds one lead's Update.
+	// bulkParallel bounds the Updates one batch has in flight (the
+	// workflow runs up to 20 batches at once).
+	bulkParallel = 5
+	// bulkUpdateTimeout bounds one try of a lead's Update; bulkTries tries
+	// attach to the same Update.
 	bulkUpdateTimeout = 30 * time.Second
+	bulkTries         = 3
 )
 
 // BulkStatusBatch applies one status to each lead of a batch through the
@@ -60,7 +64,7 @@ func (a *Activities) BulkStatusBatch(ctx context.Context, req workflows.BulkBatc
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			reasons[i] = a.applyStatus(ctx, req.CampaignID, id, st, req.Status)
+			reasons[i] = a.applyStatus(ctx, req.RequestID, req.CampaignID, id, st, req.Status)
 			if activity.IsActivity(ctx) {
 				activity.RecordHeartbeat(ctx)
 			}
@@ -79,10 +83,20 @@ func (a *Activities) BulkStatusBatch(ctx context.Context, req workflows.BulkBatc
 
 // applyStatus answers "" when the lead has the status afterwards, else the
 // failure reason.
-func (a *Activities) applyStatus(ctx context.Context, campaignID, leadID string, stored, to models.LeadStatus) string {
-	uctx, cancel := context.WithTimeout(ctx, bulkUpdateTimeout)
-	defer cancel()
-	_, err := temporalx.UpdateLeadStatus(uctx, a.Temporal, campaignID, leadID, workflows.StatusChange{Status: to, Source: "bulk"})
+func (a *Activities) applyStatus(ctx context.Context, requestID, campaignID, leadID string, stored, to models.LeadStatus) string {
+	updateID := ""
+	if requestID != "" {
+		updateID = requestID + "/" + leadID
+	}
+	var err error
+	for try := 0; try < bulkTries; try++ {
+		uctx, cancel := context.WithTimeout(ctx, bulkUpdateTimeout)
+		_, err = temporalx.UpdateLeadStatus(uctx, a.Temporal, campaignID, leadID, workflows.StatusChange{Status: to, Source: "bulk"}, updateID)
+		cancel()
+		if !errors.Is(err, models.ErrUnavailable) || ctx.Err() != nil {
+			break
+		}
+	}
 	var te *models.TransitionError
 	switch {
 	case err == nil:
@@ -101,6 +115,11 @@ func (a *Activities) applyStatus(ctx context.Context, campaignID, leadID string,
 		}
 		return workflows.BulkWorkflowUnavailable
 	default:
+		// The outcome is unknown (the Update may have been applied just
+		// before the deadline): the database says.
+		if now, derr := store.LeadStatusOf(ctx, a.DB, campaignID, leadID); derr == nil && now == to {
+			return ""
+		}
 		a.Log.WarnContext(ctx, "bulk status: lead update failed", "lead_id", leadID, "error", err)
 		return workflows.BulkWorkflowUnavailable
 	}

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	batchpb "go.temporal.io/api/batch/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
@@ -54,6 +55,12 @@ type TemporalEngine struct {
 	// flight at delete (default 90 s: longer than one conversation may
 	// last, see activities).
 	DeleteWait time.Duration
+	// Namespace is needed for server-side batch jobs (default "default").
+	Namespace string
+	// BatchThreshold: a deleted campaign with more leads than this has its
+	// lead workflows terminated by a server-side batch job instead of one
+	// call each (default 2,000).
+	BatchThreshold int
 }
 
 var _ Outreach = (*TemporalEngine)(nil)
@@ -64,7 +71,8 @@ func NewTemporalEngine(c client.Client, db *gorm.DB, taskQueue string, log *slog
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &TemporalEngine{Client: c, DB: db, TaskQueue: taskQueue, Log: log,
-		CallTimeout: 10 * time.Second, BulkTimeout: 5 * time.Minute, DeleteWait: 90 * time.Second}
+		CallTimeout: 10 * time.Second, BulkTimeout: 5 * time.Minute, DeleteWait: 90 * time.Second,
+		Namespace: "default", BatchThreshold: 2000}
 }
 
 func (e *TemporalEngine) call(ctx context.Context) (context.Context, context.CancelFunc) {
@@ -145,7 +153,7 @@ func (e *TemporalEngine) Resume(ctx context.Context, c models.Campaign) error {
 func (e *TemporalEngine) SetLeadStatus(ctx context.Context, c models.Campaign, leadID string, to models.LeadStatus) (workflows.StatusResult, error) {
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	res, err := temporalx.UpdateLeadStatus(cctx, e.Client, c.ID, leadID, workflows.StatusChange{Status: to, Source: "api"})
+	res, err := temporalx.UpdateLeadStatus(cctx, e.Client, c.ID, leadID, workflows.StatusChange{Status: to, Source: "api"}, "")
 	if !errors.Is(err, temporalx.ErrWorkflowClosed) {
 		return res, err
 	}
@@ -222,8 +230,24 @@ func (e *TemporalEngine) DeleteCampaign(ctx context.Context, c models.Campaign) 
 	if err := e.waitSends(ctx, c.ID); err != nil {
 		return err
 	}
+	// The campaign workflow first, so it starts no more children.
 	if err := e.terminate(ctx, workflows.CampaignWorkflowID(c.ID), "campaign deleted"); err != nil {
 		return err
+	}
+	var leads int64
+	if err := e.DB.WithContext(ctx).Model(&models.Lead{}).Where("campaign_id = ?", c.ID).Count(&leads).Error; err != nil {
+		return fmt.Errorf("count campaign leads: %w", err)
+	}
+	if e.BatchThreshold > 0 && leads > int64(e.BatchThreshold) {
+		// Too many for one call each within a request: a batch job on the
+		// server terminates them. No e-mail depends on it: the campaign's
+		// rows are gone, so a lead workflow still running finds nothing to
+		// send and ends itself.
+		err := e.terminateByBatch(ctx, c)
+		if err == nil || errors.Is(err, models.ErrUnavailable) {
+			return err
+		}
+		e.Log.WarnContext(ctx, "batch termination refused; terminating one by one", "campaign_id", c.ID, "error", err)
 	}
 	after := ""
 	for {
@@ -251,8 +275,7 @@ func (e *TemporalEngine) DeleteCampaign(ctx context.Context, c models.Campaign) 
 	var token []byte
 	for {
 		resp, err := e.Client.ListWorkflow(lctx, &workflowservice.ListWorkflowExecutionsRequest{
-			Query:         fmt.Sprintf("%s = '%s' AND ExecutionStatus = 'Running'", workflows.SearchCampaignID, c.ID),
-			NextPageToken: token, PageSize: 1000,
+			Query: runningQuery(c.ID), NextPageToken: token, PageSize: 1000,
 		})
 		if err != nil {
 			return temporalx.Classify(fmt.Errorf("list campaign workflows: %w", err))
@@ -265,6 +288,32 @@ func (e *TemporalEngine) DeleteCampaign(ctx context.Context, c models.Campaign) 
 		}
 	}
 	return e.terminateAll(ctx, rest)
+}
+
+func runningQuery(campaignID string) string {
+	return fmt.Sprintf("%s = '%s' AND ExecutionStatus = 'Running'", workflows.SearchCampaignID, campaignID)
+}
+
+// terminateByBatch starts a server-side job terminating every running
+// workflow of the campaign.
+func (e *TemporalEngine) terminateByBatch(ctx context.Context, c models.Campaign) error {
+	ctx, cancel := e.call(ctx)
+	defer cancel()
+	ns := e.Namespace
+	if ns == "" {
+		ns = "default"
+	}
+	_, err := e.Client.WorkflowService().StartBatchOperation(ctx, &workflowservice.StartBatchOperationRequest{
+		Namespace: ns, VisibilityQuery: runningQuery(c.ID), JobId: "delete-campaign-" + c.ID + "-" + models.NewID(),
+		Reason: "campaign deleted",
+		Operation: &workflowservice.StartBatchOperationRequest_TerminationOperation{
+			TerminationOperation: &batchpb.BatchOperationTermination{Identity: "outreach-api"},
+		},
+	})
+	if err != nil {
+		return temporalx.Classify(fmt.Errorf("start batch termination: %w", err))
+	}
+	return nil
 }
 
 // waitSends waits until the campaign has no SMTP conversation in flight. A

@@ -293,37 +293,57 @@ func TestSMTPOutageDeliversOnceAfterwards(t *testing.T) {
 func TestDeleteMidSend(t *testing.T) {
 	t.Parallel()
 	for _, d := range storetest.Dialects() {
-		t.Run(string(d), func(t *testing.T) {
-			t.Parallel()
-			r := newRig(t, d, rigOptions{})
-			settings := fastSettings(0, 2)
-			settings["min_gap_seconds"] = 1
-			camp, _ := r.createCampaign("Delete", settings, 40)
-			r.launch(camp.ID)
-			r.waitMessages(3, time.Minute)
-			code, body := r.do(http.MethodDelete, "/campaigns/"+camp.ID, nil)
-			if code != http.StatusNoContent {
-				t.Fatalf("delete: %d %s", code, body)
+		for _, batch := range []bool{false, true} {
+			name := string(d)
+			if batch {
+				name += "/batch termination"
 			}
-			atDelete := r.smtp.Count()
-			time.Sleep(5 * time.Second)
-			if r.smtp.Count() != atDelete {
-				t.Fatalf("%d messages arrived after DELETE returned", r.smtp.Count()-atDelete)
-			}
-			if atDelete >= 40 {
-				t.Fatalf("every lead was sent before the delete (%d): the test proves nothing", atDelete)
-			}
-			running := r.listWorkflows(fmt.Sprintf("CampaignId = '%s' AND ExecutionStatus = 'Running'", camp.ID))
-			if len(running) != 0 {
-				t.Errorf("%d workflows of the deleted campaign still run: %v", len(running), running[:min(3, len(running))])
-			}
-			if st := r.workflowStatus(workflows.CampaignWorkflowID(camp.ID)); st != enums.WORKFLOW_EXECUTION_STATUS_TERMINATED {
-				t.Errorf("campaign workflow %s", st)
-			}
-			r.call(http.MethodGet, "/campaigns/"+camp.ID, nil, http.StatusNotFound, nil)
-			if n := r.count(&models.Lead{}, "campaign_id = ?", camp.ID); n != 0 {
-				t.Errorf("%d leads left", n)
-			}
-		})
+			t.Run(name, func(t *testing.T) {
+				t.Parallel()
+				deleteMidSend(t, d, batch)
+			})
+		}
+	}
+}
+
+// deleteMidSend deletes a campaign while it sends; with batch, its lead
+// workflows are terminated by a server-side job (large campaigns).
+func deleteMidSend(t *testing.T, d store.Dialect, batch bool) {
+	r := newRig(t, d, rigOptions{})
+	if batch {
+		r.engine.BatchThreshold = 10
+	}
+	settings := fastSettings(0, 2)
+	settings["min_gap_seconds"] = 1
+	camp, _ := r.createCampaign("Delete", settings, 40)
+	r.launch(camp.ID)
+	r.waitMessages(3, time.Minute)
+	code, body := r.do(http.MethodDelete, "/campaigns/"+camp.ID, nil)
+	if code != http.StatusNoContent {
+		t.Fatalf("delete: %d %s", code, body)
+	}
+	atDelete := r.smtp.Count()
+	time.Sleep(5 * time.Second)
+	if r.smtp.Count() != atDelete {
+		t.Fatalf("%d messages arrived after DELETE returned", r.smtp.Count()-atDelete)
+	}
+	if atDelete >= 40 {
+		t.Fatalf("every lead was sent before the delete (%d): the test proves nothing", atDelete)
+	}
+	waitFor(t, time.Minute, "every workflow of the campaign stopped", func() (bool, string) {
+		running := r.listWorkflows(fmt.Sprintf("CampaignId = '%s' AND ExecutionStatus = 'Running'", camp.ID))
+		return len(running) == 0, fmt.Sprintf("%d still run", len(running))
+	})
+	// Children whose start was still pending when the campaign workflow
+	// was terminated never run; every lead that had sent had one.
+	if n := len(r.listWorkflows(fmt.Sprintf("CampaignId = '%s' AND ExecutionStatus = 'Terminated'", camp.ID))); n < atDelete+1 {
+		t.Errorf("%d workflows terminated, want at least the campaign's and the %d leads' that had sent", n, atDelete)
+	}
+	if st := r.workflowStatus(workflows.CampaignWorkflowID(camp.ID)); st != enums.WORKFLOW_EXECUTION_STATUS_TERMINATED {
+		t.Errorf("campaign workflow %s", st)
+	}
+	r.call(http.MethodGet, "/campaigns/"+camp.ID, nil, http.StatusNotFound, nil)
+	if n := r.count(&models.Lead{}, "campaign_id = ?", camp.ID); n != 0 {
+		t.Errorf("%d leads left", n)
 	}
 }

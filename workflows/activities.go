@@ -221,6 +221,9 @@ const (
 
 // BulkBatchRequest is one batch of a bulk change.
 type BulkBatchRequest struct {
+	// RequestID names the bulk request; with the lead id it is the id of
+	// each lead's Update, so a retried batch does not ask twice.
+	RequestID  string            `json:"request_id"`
 	CampaignID string            `json:"campaign_id"`
 	OwnerID    string            `json:"owner_id"`
 	LeadIDs    []string          `json:"lead_ids"`

@@ -44,6 +44,7 @@ func BulkStatusWorkflow(ctx workflow.Context, in BulkStatusInput) (BulkStatusRes
 		next++
 		inflight++
 		f := workflow.ExecuteActivity(actx, ActivityBulkStatusBatch, BulkBatchRequest{
+			RequestID:  workflow.GetInfo(ctx).WorkflowExecution.ID,
 			CampaignID: in.CampaignID, OwnerID: in.OwnerID, LeadIDs: batch, Status: in.Status,
 		})
 		sel.AddFuture(f, func(f workflow.Future) {

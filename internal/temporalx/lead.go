@@ -30,11 +30,13 @@ func (e *NothingToSendError) Unwrap() error { return models.ErrConflict }
 // waits for the outcome. An illegal change is *models.TransitionError
 // (naming the status the workflow holds); a workflow that is not running is
 // ErrWorkflowClosed; an unreachable server wraps models.ErrUnavailable.
-func UpdateLeadStatus(ctx context.Context, c client.Client, campaignID, leadID string, change workflows.StatusChange) (workflows.StatusResult, error) {
+// updateID, when set, makes a retry after a timeout attach to the same
+// Update instead of asking again.
+func UpdateLeadStatus(ctx context.Context, c client.Client, campaignID, leadID string, change workflows.StatusChange, updateID string) (workflows.StatusResult, error) {
 	var res workflows.StatusResult
 	h, err := c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
 		WorkflowID: workflows.LeadWorkflowID(campaignID, leadID), UpdateName: workflows.UpdateLeadStatus,
-		Args: []any{change}, WaitForStage: client.WorkflowUpdateStageCompleted,
+		UpdateID: updateID, Args: []any{change}, WaitForStage: client.WorkflowUpdateStageCompleted,
 	})
 	if err == nil {
 		err = h.Get(ctx, &res)
