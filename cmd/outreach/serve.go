@@ -35,6 +35,7 @@ func serveCmd(e *env) *cobra.Command {
 			defer tc.Close()
 			go e.registerSearchAttributes(cmd.Context(), tc)
 			engine := api.NewTemporalEngine(tc, db, e.cfg.TemporalTaskQueue, e.log)
+			engine.Namespace = e.cfg.TemporalNamespace
 			srv := api.New(observed(api.Deps{DB: db, Config: e.cfg, Log: e.log, Engine: engine,
 				Ready: []api.Check{{Name: "temporal", Run: temporalx.Check(tc)}}}))
 			return serveHTTP(cmd.Context(), e, srv.Handler())
