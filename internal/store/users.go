@@ -94,16 +94,15 @@ func Authenticate(ctx context.Context, db *gorm.DB, plain string) (models.User, 
 	if !strings.HasPrefix(plain, keyScheme) || len(plain) > 128 {
 		return models.User{}, models.ErrKeyNotFound
 	}
-	var k models.APIKey
-	err := db.WithContext(ctx).Where("hash = ? AND revoked_at IS NULL", hashKey(plain)).Take(&k).Error
+	var u models.User
+	err := db.WithContext(ctx).Model(&models.User{}).
+		Joins("JOIN api_keys k ON k.user_id = users.id").
+		Where("k.hash = ? AND k.revoked_at IS NULL", hashKey(plain)).
+		Take(&u).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return models.User{}, models.ErrKeyNotFound
 	}
 	if err != nil {
-		return models.User{}, fmt.Errorf("authenticate: %w", err)
-	}
-	var u models.User
-	if err := db.WithContext(ctx).Take(&u, "id = ?", k.UserID).Error; err != nil {
 		return models.User{}, fmt.Errorf("authenticate: %w", err)
 	}
 	return u, nil
