@@ -194,11 +194,6 @@ func parseStatus(v *models.ValidationError, field, raw string) models.LeadStatus
 }
 
 func (s *Server) setLeadStatus(c *gin.Context) {
-	eng, err := s.outreach()
-	if err != nil {
-		fail(c, err)
-		return
-	}
 	var in LeadStatusInput
 	if err := decodeJSON(c, &in); err != nil {
 		fail(c, err)
@@ -207,6 +202,11 @@ func (s *Server) setLeadStatus(c *gin.Context) {
 	v := &models.ValidationError{}
 	to := parseStatus(v, "status", in.Status)
 	if err := v.Err(); err != nil {
+		fail(c, err)
+		return
+	}
+	eng, err := s.outreach()
+	if err != nil {
 		fail(c, err)
 		return
 	}
@@ -230,11 +230,6 @@ type BulkStatusInput struct {
 }
 
 func (s *Server) bulkLeadStatus(c *gin.Context) {
-	eng, err := s.outreach()
-	if err != nil {
-		fail(c, err)
-		return
-	}
 	var in BulkStatusInput
 	if err := decodeJSON(c, &in); err != nil {
 		fail(c, err)
@@ -251,6 +246,11 @@ func (s *Server) bulkLeadStatus(c *gin.Context) {
 		v.Add("lead_ids", fmt.Sprintf("at most %d lead ids per request (got %d)", workflows.MaxBulkLeads, len(in.LeadIDs)))
 	}
 	if err := v.Err(); err != nil {
+		fail(c, err)
+		return
+	}
+	eng, err := s.outreach()
+	if err != nil {
 		fail(c, err)
 		return
 	}
