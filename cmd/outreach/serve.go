@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"go.temporal.io/sdk/client"
+	"gorm.io/gorm"
 
 	"github.com/backlinkoutreach/outreach/api"
 	"github.com/backlinkoutreach/outreach/internal/store"
@@ -34,13 +36,19 @@ func serveCmd(e *env) *cobra.Command {
 			}
 			defer tc.Close()
 			go e.registerSearchAttributes(cmd.Context(), tc)
-			engine := api.NewTemporalEngine(tc, db, e.cfg.TemporalTaskQueue, e.log)
-			engine.Namespace = e.cfg.TemporalNamespace
-			srv := api.New(observed(api.Deps{DB: db, Config: e.cfg, Log: e.log, Engine: engine,
-				Ready: []api.Check{{Name: "temporal", Run: temporalx.Check(tc)}}}))
-			return serveHTTP(cmd.Context(), e, srv.Handler())
+			return serveHTTP(cmd.Context(), e, e.newAPI(db, tc).Handler())
 		},
 	}
+}
+
+// newAPI builds the API on the database and the Temporal client, with the
+// process metrics plugged in; `serve` and `dev` (which adds its /dev routes
+// through extra) share it.
+func (e *env) newAPI(db *gorm.DB, tc client.Client, extra ...func(*api.Server)) *api.Server {
+	engine := api.NewTemporalEngine(tc, db, e.cfg.TemporalTaskQueue, e.log)
+	engine.Namespace = e.cfg.TemporalNamespace
+	return api.New(observed(api.Deps{DB: db, Config: e.cfg, Log: e.log, Engine: engine,
+		Ready: []api.Check{{Name: "temporal", Run: temporalx.Check(tc)}}, Extra: extra}))
 }
 
 // serveHTTP listens on HTTP_ADDR until ctx ends (SIGINT/SIGTERM), then
@@ -50,7 +58,14 @@ func serveHTTP(ctx context.Context, e *env, h http.Handler) error {
 	if err != nil {
 		return fmt.Errorf("HTTP_ADDR %s: %w", e.cfg.HTTPAddr, err)
 	}
-	hs := api.HTTPServer(e.cfg.HTTPAddr, h)
+	return serveOn(ctx, e, ln, h)
+}
+
+// serveOn serves h on ln until ctx ends, then drains in-flight requests for
+// up to 30 s. `dev` listens first (a busy port must fail before anything
+// else starts) and serves later.
+func serveOn(ctx context.Context, e *env, ln net.Listener, h http.Handler) error {
+	hs := api.HTTPServer(ln.Addr().String(), h)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	e.log.Info("API listening", "addr", "http://"+ln.Addr().String())

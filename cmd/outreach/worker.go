@@ -1,7 +1,11 @@
 package main
 
 import (
+	"context"
+
 	"github.com/spf13/cobra"
+	"go.temporal.io/sdk/client"
+	"gorm.io/gorm"
 
 	"github.com/backlinkoutreach/outreach/internal/store"
 	"github.com/backlinkoutreach/outreach/internal/temporalx"
@@ -26,24 +30,31 @@ func workerCmd(e *env) *cobra.Command {
 				return err
 			}
 			defer c.Close()
-			if err := temporalx.EnsureSearchAttributes(ctx, c, e.cfg.TemporalNamespace); err != nil {
-				return err
-			}
-			acts, err := e.newActivities(db, c)
-			if err != nil {
-				return err
-			}
-			replies, err := e.replyActivities(ctx, db, c)
-			if err != nil {
-				return err
-			}
-			o.Register = append(o.Register, replies.Register)
-			e.log.Info("worker running", "task_queue", e.cfg.TemporalTaskQueue, "temporal", e.cfg.TemporalAddress,
-				"namespace", e.cfg.TemporalNamespace)
-			return worker.Run(ctx, c, e.cfg.TemporalTaskQueue, acts, o)
+			return e.runWorker(ctx, db, c, o)
 		},
 	}
 	cmd.Flags().IntVar(&o.MaxConcurrentActivities, "max-activities", 0, "activities run at once (0: SDK default)")
 	cmd.Flags().IntVar(&o.MaxConcurrentWorkflowTasks, "max-workflow-tasks", 0, "workflow tasks run at once (0: SDK default)")
 	return cmd
+}
+
+// runWorker serves the engine's task queues (workflows, activities and the
+// reply poller with its schedule) until ctx ends; `worker` and `dev` share
+// it, so both register exactly the same things.
+func (e *env) runWorker(ctx context.Context, db *gorm.DB, c client.Client, o worker.Options) error {
+	if err := temporalx.EnsureSearchAttributes(ctx, c, e.cfg.TemporalNamespace); err != nil {
+		return err
+	}
+	acts, err := e.newActivities(db, c)
+	if err != nil {
+		return err
+	}
+	replies, err := e.replyActivities(ctx, db, c)
+	if err != nil {
+		return err
+	}
+	o.Register = append(o.Register, replies.Register)
+	e.log.Info("worker running", "task_queue", e.cfg.TemporalTaskQueue, "temporal", e.cfg.TemporalAddress,
+		"namespace", e.cfg.TemporalNamespace)
+	return worker.Run(ctx, c, e.cfg.TemporalTaskQueue, acts, o)
 }
