@@ -12,9 +12,12 @@ import (
 )
 
 const (
-	// parkedRecheck is how long a lead parked by a paused campaign waits
-	// for the resume signal before it looks again by itself.
-	parkedRecheck = time.Hour
+	// parkedRecheck is how long a lead parked by a paused campaign first
+	// waits for the resume signal before it looks again by itself; each
+	// further look waits twice as long, up to parkedRecheckMax, so a
+	// campaign paused for months costs a few looks a day per lead.
+	parkedRecheck    = time.Hour
+	parkedRecheckMax = 24 * time.Hour
 	// softBounceDelay keeps the next follow-up at least this far from a
 	// soft bounce, so it doubles as the retry.
 	softBounceDelay = 24 * time.Hour
@@ -68,6 +71,8 @@ type LeadProgress struct {
 	ReplyBase *ReplyBase `json:"reply_base,omitempty"`
 	// TerminalByReplyAt starts the reclassification grace.
 	TerminalByReplyAt time.Time `json:"terminal_by_reply_at,omitzero"`
+	// Parks counts the send tries in a row that found the campaign paused.
+	Parks int `json:"parks,omitempty"`
 }
 
 // ReplyBase is a lead's state just before a reply changed it.
@@ -257,6 +262,9 @@ func (w *leadWF) sendStep() {
 		w.plan = res.Plan
 	}
 	w.mergeStatus(res.Status)
+	if res.Outcome != OutcomePaused {
+		w.p.Parks = 0
+	}
 	switch res.Outcome {
 	case OutcomeSent, OutcomeUnknown:
 		w.p.LastSentAt = res.SentAt
@@ -269,7 +277,12 @@ func (w *leadWF) sendStep() {
 		w.setPhase(PhaseDeferred, res.Until)
 		w.sleepUntil(res.Until)
 	case OutcomePaused:
-		until := workflow.Now(w.ctx).Add(parkedRecheck)
+		w.p.Parks++
+		wait := parkedRecheck
+		for i := 1; i < w.p.Parks && wait < parkedRecheckMax; i++ {
+			wait *= 2
+		}
+		until := workflow.Now(w.ctx).Add(min(wait, parkedRecheckMax))
 		w.setPhase(PhaseParked, until)
 		w.sleepUntil(until)
 	case OutcomeBlocked:

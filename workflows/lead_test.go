@@ -554,3 +554,29 @@ func TestLeadContinueAsNewCarriesProgress(t *testing.T) {
 		t.Fatalf("second run sends %+v", sends)
 	}
 }
+
+func TestLeadParkedBacksOff(t *testing.T) {
+	t.Parallel()
+	plan := LeadPlan{Timezone: "UTC", Window: alwaysOpenWindow(), Delays: []float64{0}}
+	env, f := newLeadEnv(t, plan)
+	f.send = func(call int, req SendRequest) (SendResult, error) {
+		if call < 7 {
+			return SendResult{Outcome: OutcomePaused, Plan: plan}, nil
+		}
+		return SendResult{Outcome: OutcomeSent, Status: models.StatusContacted, Plan: plan}, nil
+	}
+	stopAt(env, days(10))
+	env.ExecuteWorkflow(LeadWorkflowName, leadInput(plan, true))
+	sends := f.sendSteps()
+	if len(sends) != 8 {
+		t.Fatalf("sends %+v", sends)
+	}
+	// Looks after 1, 2, 4, 8, 16, 24, 24 hours: the resume signal is the
+	// fast path, the looks only a fallback.
+	want := []time.Duration{0, 1, 3, 7, 15, 31, 55, 79}
+	for i, s := range sends {
+		if !s.At.Equal(t0.Add(want[i] * time.Hour)) {
+			t.Errorf("try %d at %s, want +%dh", i, s.At.Sub(t0), want[i])
+		}
+	}
+}
