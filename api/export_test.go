@@ -2,17 +2,14 @@ package api
 
 import (
 	"bytes"
-	"context"
 	"encoding/csv"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/backlinkoutreach/outreach/internal/store"
 	"github.com/backlinkoutreach/outreach/models"
 )
 
@@ -201,52 +198,6 @@ func TestExportFileNames(t *testing.T) {
 	if len(long) > 160 {
 		t.Errorf("a 500-character name gives a %d-byte header", len(long))
 	}
-}
-
-// A 100,000-lead campaign exports completely, in creation order, on both
-// databases.
-func TestExportHundredThousandLeads(t *testing.T) {
-	t.Parallel()
-	const n = 100_000
-	eachServer(t, func(t *testing.T, ts *testServer) {
-		owner := ts.newUser("owner@example.com")
-		camp := owner.createCampaign("Big")
-		c, err := store.CampaignForUser(context.Background(), ts.DB, owner.User.ID, camp.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		leads := make([]models.Lead, n)
-		now := time.Now().UTC()
-		for i := range leads {
-			host := fmt.Sprintf("site%06d.example.com", i)
-			leads[i] = models.Lead{ID: models.NewID(), CampaignID: c.ID, UserID: c.UserID, WebsiteURL: "https://" + host + "/",
-				NormalizedURL: host, WebsiteTitle: fmt.Sprintf("=Title %d", i), Source: models.SourceBulk, Status: models.StatusDiscovered,
-				CreatedAt: now, UpdatedAt: now, StatusChangedAt: now}
-		}
-		if _, err := store.InsertLeads(context.Background(), ts.DB, leads); err != nil {
-			t.Fatal(err)
-		}
-		r := owner.do(http.MethodGet, "/campaigns/"+camp.ID+"/export/leads", nil).expect(http.StatusOK)
-		cr := csv.NewReader(bytes.NewReader(r.Body))
-		cr.ReuseRecord = true
-		rows := -1
-		for {
-			rec, err := cr.Read()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if rows >= 0 && (rec[0] != leads[rows].ID || rec[3] != "'"+leads[rows].WebsiteTitle) {
-				t.Fatalf("row %d: %v, want lead %s", rows, rec[:4], leads[rows].ID)
-			}
-			rows++
-		}
-		if rows != n {
-			t.Fatalf("%d rows exported, want %d", rows, n)
-		}
-	})
 }
 
 // Every trigger character is neutralised and restored; nothing else is

@@ -29,9 +29,11 @@ import (
 // then read record by record and its rows validated (ValidateLead, like
 // every other add) and inserted in batches of importBatch (InsertLeads)
 // inside one transaction. The import is all or nothing at the file level: a
-// file over MaxImportRows data rows (422), over the body limit (413) or
-// that cannot be stored leaves the campaign unchanged; within a good file,
-// invalid rows are reported with their line and the others kept.
+// file over the body limit (413) or over MaxImportRows data rows (422,
+// counted in a first pass over the spooled file, before any row is
+// validated) or that cannot be stored leaves the campaign unchanged;
+// within a good file, invalid rows are reported with their line and the
+// others kept.
 
 // MaxImportRows is the most data rows (header and blank rows excluded) one
 // import may carry.
@@ -305,11 +307,10 @@ func normalizeHeader(h string) string {
 	return h
 }
 
-// importCSV reads the spooled file and stores its rows.
-func (s *Server) importCSV(ctx context.Context, camp models.Campaign, f io.Reader) (ImportResult, error) {
-	res := ImportResult{
-		Failed: []ImportRowNote{}, SkippedRows: []ImportRowNote{}, Suppressed: []ImportRowNote{},
-		Columns: []ImportColumn{}, IgnoredColumns: []string{},
+// newCSVReader reads f from its start, past a UTF-8 byte order mark.
+func newCSVReader(f io.ReadSeeker) (*csv.Reader, error) {
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return nil, fmt.Errorf("import: rewind: %w", err)
 	}
 	br := bufio.NewReaderSize(f, 64<<10)
 	if bom, err := br.Peek(3); err == nil && string(bom) == "\uFEFF" {
@@ -317,11 +318,66 @@ func (s *Server) importCSV(ctx context.Context, camp models.Campaign, f io.Reade
 	}
 	r := csv.NewReader(br)
 	r.FieldsPerRecord = -1 // a row with the wrong number of cells fails alone
+	r.ReuseRecord = true
+	return r, nil
+}
+
+// tooManyRows counts the file's data rows as the import will (blank rows
+// aside, a record that does not parse counting as one), stopping past the
+// limit: a file that is too long is refused before any row is validated or
+// written.
+func tooManyRows(f io.ReadSeeker) (bool, error) {
+	r, err := newCSVReader(f)
+	if err != nil {
+		return false, err
+	}
+	rows := -1 // the header
+	for {
+		rec, err := r.Read()
+		if errors.Is(err, io.EOF) {
+			return false, nil
+		}
+		var pe *csv.ParseError
+		if err != nil && !errors.As(err, &pe) {
+			return false, fmt.Errorf("import: count rows: %w", err)
+		}
+		if err == nil && rows >= 0 && blankRecord(rec) {
+			continue
+		}
+		rows++
+		if rows > MaxImportRows {
+			return true, nil
+		}
+	}
+}
+
+// importCSV reads the spooled file and stores its rows.
+func (s *Server) importCSV(ctx context.Context, camp models.Campaign, f io.ReadSeeker) (ImportResult, error) {
+	res := ImportResult{
+		Failed: []ImportRowNote{}, SkippedRows: []ImportRowNote{}, Suppressed: []ImportRowNote{},
+		Columns: []ImportColumn{}, IgnoredColumns: []string{},
+	}
+	r, err := newCSVReader(f)
+	if err != nil {
+		return res, err
+	}
+	r.ReuseRecord = false // the header is kept
 	cols, err := readHeader(r, &res)
 	if err != nil {
 		return res, err
 	}
-	r.ReuseRecord = true
+	if over, err := tooManyRows(f); err != nil || over {
+		if err == nil {
+			err = errTooManyRows
+		}
+		return res, err
+	}
+	if r, err = newCSVReader(f); err != nil {
+		return res, err
+	}
+	if _, err := r.Read(); err != nil { // the header, read above
+		return res, fmt.Errorf("import: reread header: %w", err)
+	}
 	b := newLeadBatch(camp, models.SourceCSV, s.now(), importBatch)
 	b.unit = "line"
 	var added []importedLead
