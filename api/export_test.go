@@ -121,11 +121,15 @@ func TestExportAttemptsAndReplies(t *testing.T) {
 		var leads LeadList
 		owner.do(http.MethodGet, "/campaigns/"+camp.ID+"/leads?limit=1", nil).expect(http.StatusOK).decode(&leads)
 		now := time.Now().UTC()
-		evil := models.Reply{ID: models.NewID(), UserID: &owner.User.ID, CampaignID: &camp.ID, LeadID: &leads.Items[0].ID,
+		evil := models.Reply{
+			ID: models.NewID(), UserID: &owner.User.ID, CampaignID: &camp.ID, LeadID: &leads.Items[0].ID,
 			DedupeKey: "<evil@example.com>", FromAddress: "x@example.com", Subject: "=cmd|' /C calc'!A0", BodyText: "@here\nsecond line",
-			Classification: models.ReplyNeutral, Parsed: true, Source: "webhook", ReceivedAt: now, CreatedAt: now, UpdatedAt: now}
-		stray := models.Reply{ID: models.NewID(), DedupeKey: "<stray@example.com>", Classification: models.ReplyNeutral,
-			Parsed: true, Source: "imap", ReceivedAt: now, CreatedAt: now, UpdatedAt: now}
+			Classification: models.ReplyNeutral, Parsed: true, Source: "webhook", ReceivedAt: now, CreatedAt: now, UpdatedAt: now,
+		}
+		stray := models.Reply{
+			ID: models.NewID(), DedupeKey: "<stray@example.com>", Classification: models.ReplyNeutral,
+			Parsed: true, Source: "imap", ReceivedAt: now, CreatedAt: now, UpdatedAt: now,
+		}
 		for _, r := range []*models.Reply{&evil, &stray} {
 			if err := ts.DB.Create(r).Error; err != nil {
 				t.Fatal(err)

@@ -121,8 +121,10 @@ func (s *Server) importLeads(c *gin.Context) {
 func spoolUpload(c *gin.Context) (*os.File, error) {
 	ct := c.GetHeader("Content-Type")
 	media, params, err := mime.ParseMediaType(ct)
-	unsupported := &httpError{status: http.StatusUnsupportedMediaType, code: CodeUnsupportedContent, details: []any{},
-		message: "send the CSV file as the body (Content-Type: text/csv) or as the field file of a multipart/form-data form"}
+	unsupported := &httpError{
+		status: http.StatusUnsupportedMediaType, code: CodeUnsupportedContent, details: []any{},
+		message: "send the CSV file as the body (Content-Type: text/csv) or as the field file of a multipart/form-data form",
+	}
 	if err != nil {
 		return nil, unsupported
 	}
@@ -166,8 +168,10 @@ func spoolMultipart(mr *multipart.Reader) (*os.File, error) {
 			if errors.As(err, &mb) {
 				return abandon(err)
 			}
-			return abandon(&httpError{status: http.StatusBadRequest, code: CodeMalformedJSON, details: []any{},
-				message: "the multipart/form-data body cannot be read: " + err.Error()})
+			return abandon(&httpError{
+				status: http.StatusBadRequest, code: CodeMalformedJSON, details: []any{},
+				message: "the multipart/form-data body cannot be read: " + err.Error(),
+			})
 		}
 		name := part.FormName()
 		if name != "file" {
@@ -209,8 +213,10 @@ func spool(src io.Reader) (*os.File, error) {
 		case in.err != nil:
 			// The client's upload broke off (or its multipart framing
 			// did): nothing was read into the campaign.
-			return nil, &httpError{status: http.StatusBadRequest, code: CodeMalformedJSON, details: []any{},
-				message: "the upload could not be read to its end: " + in.err.Error()}
+			return nil, &httpError{
+				status: http.StatusBadRequest, code: CodeMalformedJSON, details: []any{},
+				message: "the upload could not be read to its end: " + in.err.Error(),
+			}
 		default:
 			return nil, fmt.Errorf("import: spool upload: %w", err)
 		}

@@ -23,8 +23,10 @@ func seedBigCampaign(b *testing.B, db *gorm.DB, userID, name string) models.Camp
 	b.Helper()
 	ctx := context.Background()
 	now := time.Now().UTC()
-	c := models.Campaign{ID: models.NewID(), UserID: userID, Name: name, Keywords: []string{}, State: models.CampaignActive,
-		Settings: models.CampaignSettings{Timezone: "Europe/Berlin"}, CreatedAt: now, UpdatedAt: now}
+	c := models.Campaign{
+		ID: models.NewID(), UserID: userID, Name: name, Keywords: []string{}, State: models.CampaignActive,
+		Settings: models.CampaignSettings{Timezone: "Europe/Berlin"}, CreatedAt: now, UpdatedAt: now,
+	}
 	if err := store.CreateCampaign(ctx, db, &c); err != nil {
 		b.Fatal(err)
 	}

@@ -244,17 +244,21 @@ func TestAnalyticsCountersConcurrent(t *testing.T) {
 				wg.Add(2)
 				go func() {
 					defer wg.Done()
-					a := models.Attempt{ID: models.NewID(), UserID: l.UserID, CampaignID: l.CampaignID, LeadID: l.ID, Step: i,
+					a := models.Attempt{
+						ID: models.NewID(), UserID: l.UserID, CampaignID: l.CampaignID, LeadID: l.ID, Step: i,
 						State: models.AttemptSent, MessageID: "<" + models.NewID() + "@x>", Recipient: l.ContactEmail,
-						RecipientDomain: "example.com", Subject: "s", Body: "b", CreatedAt: time.Now().UTC(), UpdatedAt: time.Now().UTC()}
+						RecipientDomain: "example.com", Subject: "s", Body: "b", CreatedAt: time.Now().UTC(), UpdatedAt: time.Now().UTC(),
+					}
 					errs <- db.Create(&a).Error
 				}()
 				go func() {
 					defer wg.Done()
 					id := models.NewID()
 					now := time.Now().UTC()
-					r := models.Reply{ID: id, UserID: &l.UserID, CampaignID: &l.CampaignID, LeadID: &l.ID, DedupeKey: "<" + id + "@x>",
-						Classification: models.ReplyInterested, Parsed: true, Source: "imap", ReceivedAt: now, CreatedAt: now, UpdatedAt: now}
+					r := models.Reply{
+						ID: id, UserID: &l.UserID, CampaignID: &l.CampaignID, LeadID: &l.ID, DedupeKey: "<" + id + "@x>",
+						Classification: models.ReplyInterested, Parsed: true, Source: "imap", ReceivedAt: now, CreatedAt: now, UpdatedAt: now,
+					}
 					errs <- db.Create(&r).Error
 				}()
 			}

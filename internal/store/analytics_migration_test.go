@@ -46,16 +46,22 @@ func TestAnalyticsMigrationBackfills(t *testing.T) {
 				step               int
 				state              string
 			}{
-				{"a1", "l1", "c1", 0, "sent"}, {"a2", "l1", "c1", 1, "sent"}, {"a3", "l2", "c1", 0, "sent"},
-				{"a4", "l3", "c1", 0, "failed"}, {"a5", "l4", "c2", 0, "sent"},
+				{"a1", "l1", "c1", 0, "sent"},
+				{"a2", "l1", "c1", 1, "sent"},
+				{"a3", "l2", "c1", 0, "sent"},
+				{"a4", "l3", "c1", 0, "failed"},
+				{"a5", "l4", "c2", 0, "sent"},
 			} {
 				exec("INSERT INTO attempts (id, user_id, campaign_id, lead_id, step, state, message_id, recipient, recipient_domain, subject, body, created_at, updated_at) "+
 					"VALUES (?, 'u', ?, ?, ?, ?, ?, 'e@example.com', 'example.com', 's', 'b', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
 					a.id, a.campaign, a.lead, a.step, a.state, "<"+a.id+"@x>")
 			}
 			for _, r := range []struct{ id, lead, campaign, class string }{
-				{"r1", "l1", "c1", "interested"}, {"r2", "l1", "c1", "replied"}, {"r3", "l2", "c1", "bounce"},
-				{"r4", "l3", "c1", "not_interested"}, {"r5", "l4", "c2", "unsubscribe"},
+				{"r1", "l1", "c1", "interested"},
+				{"r2", "l1", "c1", "replied"},
+				{"r3", "l2", "c1", "bounce"},
+				{"r4", "l3", "c1", "not_interested"},
+				{"r5", "l4", "c2", "unsubscribe"},
 			} {
 				exec("INSERT INTO replies (id, user_id, campaign_id, lead_id, dedupe_key, classification, source, received_at, created_at, updated_at) "+
 					"VALUES (?, 'u', ?, ?, ?, ?, 'imap', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
@@ -64,8 +70,10 @@ func TestAnalyticsMigrationBackfills(t *testing.T) {
 			exec("INSERT INTO replies (id, dedupe_key, classification, source, received_at, created_at, updated_at) " +
 				"VALUES ('r6', '<r6@x>', 'interested', 'imap', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)")
 			want := map[string]map[string]int64{
-				"c1": {"attempts:sent": 3, "attempts:failed": 1, "replies:interested": 1, "replies:replied": 1,
-					"replies:bounce": 1, "replies:not_interested": 1, "leads_sent": 2, "leads_responded": 1},
+				"c1": {
+					"attempts:sent": 3, "attempts:failed": 1, "replies:interested": 1, "replies:replied": 1,
+					"replies:bounce": 1, "replies:not_interested": 1, "leads_sent": 2, "leads_responded": 1,
+				},
 				"c2": {"attempts:sent": 1, "replies:unsubscribe": 1, "leads_sent": 1, "leads_responded": 1},
 			}
 			check := func(step string) {
