@@ -57,6 +57,6 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(serveCmd(e), workerCmd(e), migrateCmd(e), usersCmd(e), keysCmd(e))
+	root.AddCommand(serveCmd(e), workerCmd(e), devCmd(e), migrateCmd(e), usersCmd(e), keysCmd(e))
 	return root
 }

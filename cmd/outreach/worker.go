@@ -30,7 +30,13 @@ func workerCmd(e *env) *cobra.Command {
 				return err
 			}
 			defer c.Close()
-			return e.runWorker(ctx, db, c, o)
+			w, err := e.startWorker(ctx, db, c, o)
+			if err != nil {
+				return err
+			}
+			<-ctx.Done()
+			w.Stop()
+			return nil
 		},
 	}
 	cmd.Flags().IntVar(&o.MaxConcurrentActivities, "max-activities", 0, "activities run at once (0: SDK default)")
@@ -38,23 +44,28 @@ func workerCmd(e *env) *cobra.Command {
 	return cmd
 }
 
-// runWorker serves the engine's task queues (workflows, activities and the
-// reply poller with its schedule) until ctx ends; `worker` and `dev` share
-// it, so both register exactly the same things.
-func (e *env) runWorker(ctx context.Context, db *gorm.DB, c client.Client, o worker.Options) error {
+// startWorker starts serving the engine's task queues (workflows,
+// activities and the reply poller with its schedule); `worker` and `dev`
+// share it, so both register exactly the same things. Stop the answer when
+// done.
+func (e *env) startWorker(ctx context.Context, db *gorm.DB, c client.Client, o worker.Options) (*worker.Worker, error) {
 	if err := temporalx.EnsureSearchAttributes(ctx, c, e.cfg.TemporalNamespace); err != nil {
-		return err
+		return nil, err
 	}
 	acts, err := e.newActivities(db, c)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	replies, err := e.replyActivities(ctx, db, c)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	o.Register = append(o.Register, replies.Register)
+	w := worker.New(c, e.cfg.TemporalTaskQueue, acts, o)
+	if err := w.Start(); err != nil {
+		return nil, err
+	}
 	e.log.Info("worker running", "task_queue", e.cfg.TemporalTaskQueue, "temporal", e.cfg.TemporalAddress,
 		"namespace", e.cfg.TemporalNamespace)
-	return worker.Run(ctx, c, e.cfg.TemporalTaskQueue, acts, o)
+	return w, nil
 }

@@ -145,6 +145,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	// Own process group: Ctrl-C in a terminal reaches us, and we stop the
 	// server ourselves after the worker has drained.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	dieWithParent(cmd.SysProcAttr)
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start temporal dev server: %w", err)
 	}
@@ -207,6 +208,10 @@ func (s *Server) Stop() {
 		<-s.done
 	}
 }
+
+// PID is the server's process id (`outreach dev` records it, so a run that
+// was killed can find a server it left behind).
+func (s *Server) PID() int { return s.cmd.Process.Pid }
 
 // Done is closed when the server process has exited.
 func (s *Server) Done() <-chan struct{} { return s.done }
