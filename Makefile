@@ -14,7 +14,7 @@ FUZZ_TARGETS := \
 	./api:FuzzValidateLead \
 	./internal/inbox:FuzzParse
 
-.PHONY: build run test test-go fuzz bench lint tools env-example clean
+.PHONY: build run dev test test-go fuzz bench lint tools env-example clean
 
 build:
 	$(GO) build -o bin/outreach ./cmd/outreach
@@ -22,6 +22,12 @@ build:
 # Run the API on the embedded SQLite database.
 run: build
 	./bin/outreach serve
+
+# Try it: the Temporal dev server and Web UI, the API and the worker, the
+# dev mailbox and a dev user, in this terminal (`outreach dev`). Ctrl-C
+# stops it; the data stays in OUTREACH_DATA_DIR (./.data) for the next run.
+dev: tools build
+	TEMPORAL_CLI=$(TEMPORAL) ./bin/outreach dev
 
 test: tools
 	$(GO) vet ./...
