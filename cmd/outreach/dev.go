@@ -132,7 +132,7 @@ func (e *env) runDev(cmd *cobra.Command) (err error) {
 		return err
 	}
 	defer ln.Close()
-	if _, set := os.LookupEnv("PUBLIC_BASE_URL"); !set {
+	if len(setVars([]string{"PUBLIC_BASE_URL"})) == 0 {
 		e.cfg.PublicBaseURL = "http://" + ln.Addr().String()
 	}
 	reaped, err := reapTemporal(ctx, dir, e.log)
@@ -154,6 +154,9 @@ func (e *env) runDev(cmd *cobra.Command) (err error) {
 	st, err := e.startDevParts(cmd)
 	defer func() {
 		st.stop(e.log)
+		if ctx.Err() != nil {
+			err = nil // Ctrl-C during the start: a stop, not a failure
+		}
 		if err == nil {
 			e.log.Info("outreach dev stopped; run it again to resume", "data", dir)
 		}
@@ -193,14 +196,14 @@ func (e *env) runDev(cmd *cobra.Command) (err error) {
 }
 
 // startDevParts starts the Temporal dev server, the database (with the dev
-// user) and the mailbox side by side: the server's ~2 s start-up is most of
-// the wait. On error, whatever started is in the answer for stop.
+// user) and the mailbox side by side: the server's start-up is most of the
+// wait. On error, whatever started is in the answer for stop.
 func (e *env) startDevParts(cmd *cobra.Command) (*devStack, error) {
 	ctx, dir := cmd.Context(), e.cfg.DataDir
 	st := &devStack{dir: dir}
 	var g errgroup.Group
 	g.Go(func() error {
-		logf, err := os.OpenFile(filepath.Join(dir, temporalLogFile), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+		logf, err := os.OpenFile(filepath.Join(dir, temporalLogFile), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600) //nolint:gosec // under our data directory
 		if err != nil {
 			return fmt.Errorf("temporal log: %w", err)
 		}

@@ -628,3 +628,27 @@ func TestDevConfig(t *testing.T) {
 		t.Fatalf("set values not kept: poll %s from %s", d.ReplyPollInterval, d.SMTPFrom)
 	}
 }
+
+// Ctrl-C while the stack is still starting stops it cleanly too: exit
+// status 0, and no port (the Temporal server's included) left taken.
+func TestDevInterruptDuringStart(t *testing.T) {
+	t.Parallel()
+	s := newDevSetup(t)
+	p := s.start(t)
+	waitUntil(t, time.Minute, "the Temporal dev server to be started", func() (bool, string) {
+		_, err := os.Stat(filepath.Join(s.dir, temporalDBFile))
+		return err == nil, fmt.Sprint(err)
+	})
+	p.interrupt()
+	for _, port := range []int{s.http, s.temporal, s.ui, s.smtp, s.imapPort} {
+		ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+		if err != nil {
+			t.Errorf("port %d still taken after Ctrl-C: %v", port, err)
+			continue
+		}
+		ln.Close()
+	}
+	if _, err := os.Stat(filepath.Join(s.dir, temporalPIDFile)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("temporal pid file left after Ctrl-C: %v", err)
+	}
+}
