@@ -96,26 +96,36 @@ type DevInjectOut struct {
 func DevMailboxRoutes(box *devmail.Mailbox) func(*Server) {
 	return func(s *Server) {
 		d := &devRoutes{s: s, box: box}
-		pollQuery := []QueryParam{{Name: "poll", Type: "boolean",
-			Description: "run the reply poll right away and answer its result (default true); with false the scheduled poll (REPLY_POLL_INTERVAL) picks the message up"}}
-		s.Authed(Route{Method: http.MethodGet, Path: "/dev/mailbox/messages",
+		pollQuery := []QueryParam{{
+			Name: "poll", Type: "boolean",
+			Description: "run the reply poll right away and answer its result (default true); with false the scheduled poll (REPLY_POLL_INTERVAL) picks the message up",
+		}}
+		s.Authed(Route{
+			Method: http.MethodGet, Path: "/dev/mailbox/messages",
 			Summary: "dev mode: e-mails captured by the dev mailbox's SMTP server, newest first, with the campaign, lead and step each belongs to", Tag: "dev",
 			Response: DevMessageList{}, Handler: d.list, Query: []QueryParam{
 				{Name: "campaign_id", Description: "only e-mails of this campaign of yours"},
 				{Name: "lead_id", Description: "only e-mails to this lead"},
 				{Name: "limit", Type: "integer", Description: "page size, 1 to 500, default 50"},
 				{Name: "cursor", Description: "next_cursor of the previous page"},
-			}})
-		s.Authed(Route{Method: http.MethodGet, Path: "/dev/mailbox/messages/:capture_id",
+			},
+		})
+		s.Authed(Route{
+			Method: http.MethodGet, Path: "/dev/mailbox/messages/:capture_id",
 			Summary: "dev mode: one captured e-mail, byte for byte as the SMTP server received it", Tag: "dev",
-			Response: "", Produces: "message/rfc822", Handler: d.raw})
-		s.Authed(Route{Method: http.MethodPost, Path: "/dev/mailbox/replies",
+			Response: "", Produces: "message/rfc822", Handler: d.raw,
+		})
+		s.Authed(Route{
+			Method: http.MethodPost, Path: "/dev/mailbox/replies",
 			Summary: "dev mode: put a reply to a lead's last e-mail into the IMAP inbox (a person's answer, an automatic reply or a bounce), then poll, so the regular reply pipeline classifies it and the lead reacts", Tag: "dev",
-			Request: DevReplyInput{}, Response: DevInjectOut{}, Status: http.StatusCreated, Query: pollQuery, Handler: d.injectReply})
-		s.Authed(Route{Method: http.MethodPost, Path: "/dev/mailbox/inbox",
+			Request: DevReplyInput{}, Response: DevInjectOut{}, Status: http.StatusCreated, Query: pollQuery, Handler: d.injectReply,
+		})
+		s.Authed(Route{
+			Method: http.MethodPost, Path: "/dev/mailbox/inbox",
 			Summary: "dev mode: put a raw RFC 5322 message into the IMAP inbox (bare LF line ends become CRLF, as an MTA would deliver it), then poll", Tag: "dev",
 			Request: "", Consumes: "message/rfc822", Response: DevInjectOut{}, Status: http.StatusCreated, Query: pollQuery,
-			MaxBody: inbox.MaxRawBytes, Handler: d.injectRaw})
+			MaxBody: inbox.MaxRawBytes, Handler: d.injectRaw,
+		})
 	}
 }
 
@@ -217,8 +227,10 @@ func visible(m DevMessage, a models.Attempt, userID string) bool {
 }
 
 func devMessage(m devmail.SentMessage, a models.Attempt) DevMessage {
-	out := DevMessage{ID: m.ID, MessageID: m.MessageID, From: m.From, To: m.To, Subject: m.Subject,
-		ReceivedAt: m.ReceivedAt.UTC(), Size: m.Size}
+	out := DevMessage{
+		ID: m.ID, MessageID: m.MessageID, From: m.From, To: m.To, Subject: m.Subject,
+		ReceivedAt: m.ReceivedAt.UTC(), Size: m.Size,
+	}
 	if out.To == nil {
 		out.To = []string{}
 	}
@@ -320,8 +332,10 @@ func (d *devRoutes) injectRaw(c *gin.Context) {
 	switch c.ContentType() {
 	case "message/rfc822", "text/plain":
 	default:
-		fail(c, &httpError{status: http.StatusUnsupportedMediaType, code: CodeUnsupportedContent,
-			message: "send the raw message as Content-Type: message/rfc822 (or text/plain)", details: []any{}})
+		fail(c, &httpError{
+			status: http.StatusUnsupportedMediaType, code: CodeUnsupportedContent,
+			message: "send the raw message as Content-Type: message/rfc822 (or text/plain)", details: []any{},
+		})
 		return
 	}
 	raw, err := io.ReadAll(c.Request.Body)

@@ -353,8 +353,10 @@ func TestQuickstartAgainstDevColdStart(t *testing.T) {
 	if err != nil {
 		t.Fatalf("quickstart.sh: %v\n%s", err, out)
 	}
-	for _, want := range []string{"reply classified: interested", "example.com: 1 e-mail (the pitch)", `"state":"cancelled"`,
-		"updated 2", "response_rate    0.25", "placement_rate   0.25", "Done."} {
+	for _, want := range []string{
+		"reply classified: interested", "example.com: 1 e-mail (the pitch)", `"state":"cancelled"`,
+		"updated 2", "response_rate    0.25", "placement_rate   0.25", "Done.",
+	} {
 		if !bytes.Contains(out, []byte(want)) {
 			t.Errorf("quickstart output lacks %q:\n%s", want, out)
 		}
@@ -602,8 +604,10 @@ func TestEnsureDevKey(t *testing.T) {
 // the user chose elsewhere.
 func TestDevConfig(t *testing.T) {
 	t.Parallel()
-	env := map[string]string{"DEV_TEMPORAL_PORT": "7999", "SMTP_HOST": "smtp.example.com", "SMTP_TLS": "tls",
-		"IMAP_HOST": "imap.example.com", "USER_DAILY_CAP": "7"}
+	env := map[string]string{
+		"DEV_TEMPORAL_PORT": "7999", "SMTP_HOST": "smtp.example.com", "SMTP_TLS": "tls",
+		"IMAP_HOST": "imap.example.com", "USER_DAILY_CAP": "7",
+	}
 	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
 	c, err := config.LoadFrom(lookup)
 	if err != nil {

@@ -47,8 +47,10 @@ func serveCmd(e *env) *cobra.Command {
 func (e *env) newAPI(db *gorm.DB, tc client.Client, extra ...func(*api.Server)) *api.Server {
 	engine := api.NewTemporalEngine(tc, db, e.cfg.TemporalTaskQueue, e.log)
 	engine.Namespace = e.cfg.TemporalNamespace
-	return api.New(observed(api.Deps{DB: db, Config: e.cfg, Log: e.log, Engine: engine,
-		Ready: []api.Check{{Name: "temporal", Run: temporalx.Check(tc)}}, Extra: extra}))
+	return api.New(observed(api.Deps{
+		DB: db, Config: e.cfg, Log: e.log, Engine: engine,
+		Ready: []api.Check{{Name: "temporal", Run: temporalx.Check(tc)}}, Extra: extra,
+	}))
 }
 
 // serveHTTP listens on HTTP_ADDR until ctx ends (SIGINT/SIGTERM), then
