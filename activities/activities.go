@@ -89,8 +89,10 @@ func New(db *gorm.DB, mailer Mailer, c client.Client, signer *unsub.Signer, s Se
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Activities{DB: db, Mail: mailer, Temporal: c, Unsub: signer, Settings: s, Log: log,
-		sendSlots: make(chan struct{}, s.SendConcurrency)}, nil
+	return &Activities{
+		DB: db, Mail: mailer, Temporal: c, Unsub: signer, Settings: s, Log: log,
+		sendSlots: make(chan struct{}, s.SendConcurrency),
+	}, nil
 }
 
 func (a *Activities) now() time.Time {

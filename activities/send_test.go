@@ -50,12 +50,14 @@ func newFixture(t *testing.T, db *gorm.DB, host string, port int) *fixture {
 	if err := db.Create(&f.user).Error; err != nil {
 		t.Fatal(err)
 	}
-	f.camp = models.Campaign{ID: models.NewID(), UserID: f.user.ID, Name: "c", Keywords: []string{"SaaS"}, State: models.CampaignActive,
+	f.camp = models.Campaign{
+		ID: models.NewID(), UserID: f.user.ID, Name: "c", Keywords: []string{"SaaS"}, State: models.CampaignActive,
 		Settings: models.CampaignSettings{
 			Window:        models.SendingWindow{Days: []string{"mon", "tue", "wed", "thu", "fri", "sat", "sun"}, Start: "00:00", End: "24:00"},
 			MinGapSeconds: ptr(0), JitterSeconds: ptr(0),
 			Sequence: []models.SeqStep{{Subject: "Hello {website_title}", Body: "Hi {name}", HTMLBody: "<p>Hi {name}</p>"}},
-		}, CreatedAt: now, UpdatedAt: now}
+		}, CreatedAt: now, UpdatedAt: now,
+	}
 	if err := db.Create(&f.camp).Error; err != nil {
 		t.Fatal(err)
 	}
@@ -86,9 +88,11 @@ func (f *fixture) lead(t *testing.T, email string) models.Lead {
 	t.Helper()
 	now := time.Now().UTC()
 	id := models.NewID()
-	l := models.Lead{ID: id, CampaignID: f.camp.ID, UserID: f.user.ID, WebsiteURL: "https://" + id + ".example", NormalizedURL: id,
+	l := models.Lead{
+		ID: id, CampaignID: f.camp.ID, UserID: f.user.ID, WebsiteURL: "https://" + id + ".example", NormalizedURL: id,
 		WebsiteTitle: "Blog", ContactEmail: email, ContactName: "Ed", Source: models.SourceManual, Status: models.StatusDiscovered,
-		CreatedAt: now, UpdatedAt: now, StatusChangedAt: now}
+		CreatedAt: now, UpdatedAt: now, StatusChangedAt: now,
+	}
 	if err := f.db.Create(&l).Error; err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +111,9 @@ func (f *fixture) attempt(t *testing.T, leadID string) models.Attempt {
 func (f *fixture) userCount(t *testing.T) int64 {
 	t.Helper()
 	var n int64
-	f.db.Raw("SELECT coalesce(sum(count), 0) FROM send_counters WHERE user_id = ? AND scope = 'user'", f.user.ID).Row().Scan(&n)
+	if err := f.db.Raw("SELECT coalesce(sum(count), 0) FROM send_counters WHERE user_id = ? AND scope = 'user'", f.user.ID).Row().Scan(&n); err != nil {
+		t.Fatal(err)
+	}
 	return n
 }
 
@@ -118,7 +124,7 @@ func TestSendStepOutcomes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer srv.Stop()
+		defer func() { _ = srv.Stop() }()
 		f := newFixture(t, db, srv.Host(), srv.Port())
 
 		// Delivered: the message carries its unsubscribe token.
@@ -209,7 +215,7 @@ func dropAfterData(t *testing.T) (string, int) {
 				return
 			}
 			go func() {
-				defer c.Close()
+				defer func() { _ = c.Close() }()
 				r := bufio.NewReader(c)
 				say := func(s string) { _, _ = c.Write([]byte(s + "\r\n")) }
 				say("220 drop.example ESMTP")

@@ -70,9 +70,11 @@ func NewTemporalEngine(c client.Client, db *gorm.DB, taskQueue string, log *slog
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &TemporalEngine{Client: c, DB: db, TaskQueue: taskQueue, Log: log,
+	return &TemporalEngine{
+		Client: c, DB: db, TaskQueue: taskQueue, Log: log,
 		CallTimeout: 10 * time.Second, BulkTimeout: 5 * time.Minute, DeleteWait: 90 * time.Second,
-		Namespace: "default", BatchThreshold: 2000}
+		Namespace: "default", BatchThreshold: 2000,
+	}
 }
 
 func (e *TemporalEngine) call(ctx context.Context) (context.Context, context.CancelFunc) {

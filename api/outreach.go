@@ -117,10 +117,12 @@ func (s *Server) launchCampaign(c *gin.Context) {
 					LeadID: p.LeadID, Step: p.Step, Placeholders: p.Placeholders,
 				}
 			}
-			fail(c, &httpError{status: http.StatusUnprocessableEntity, code: CodeValidation,
+			fail(c, &httpError{
+				status: http.StatusUnprocessableEntity, code: CodeValidation,
 				message: fmt.Sprintf("the campaign cannot launch: %d e-mails would go out with unfilled or unknown placeholders (the first %d are listed)",
 					check.Total, len(details)),
-				details: details})
+				details: details,
+			})
 			return
 		}
 	}
@@ -455,8 +457,10 @@ func (s *Server) validatePolicy(c *gin.Context) {
 	}
 	ctx := c.Request.Context()
 	user := currentUser(c)
-	p := store.PolicyCheck{UserID: user.ID, Recipient: addr, Subject: in.Subject, Now: s.now(),
-		Limits: store.SendLimits{UserDailyCap: s.cfg.UserDailyCap, DomainDailyCap: s.cfg.DomainDailyCap}}
+	p := store.PolicyCheck{
+		UserID: user.ID, Recipient: addr, Subject: in.Subject, Now: s.now(),
+		Limits: store.SendLimits{UserDailyCap: s.cfg.UserDailyCap, DomainDailyCap: s.cfg.DomainDailyCap},
+	}
 	if in.CampaignID != "" {
 		camp, err := store.CampaignForUser(ctx, s.db, user.ID, in.CampaignID)
 		if err != nil {

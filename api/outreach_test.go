@@ -76,13 +76,17 @@ func TestAttemptsAndFollowUpsPages(t *testing.T) {
 		ts.DB.Model(&models.Campaign{}).Where("id = ?", camp.ID).Update("state", models.CampaignActive)
 		var ids []string
 		for i := range 5 {
-			l := c.addLead(camp.ID, map[string]any{"website_url": fmt.Sprintf("https://b%d.example/", i),
-				"contact_email": fmt.Sprintf("e%d@b%d.example", i, i)})
+			l := c.addLead(camp.ID, map[string]any{
+				"website_url":   fmt.Sprintf("https://b%d.example/", i),
+				"contact_email": fmt.Sprintf("e%d@b%d.example", i, i),
+			})
 			ids = append(ids, l.ID)
 			now := time.Now().UTC()
-			a := models.Attempt{ID: models.NewID(), UserID: c.User.ID, CampaignID: camp.ID, LeadID: l.ID, Step: 0,
+			a := models.Attempt{
+				ID: models.NewID(), UserID: c.User.ID, CampaignID: camp.ID, LeadID: l.ID, Step: 0,
 				State: models.AttemptSent, MessageID: fmt.Sprintf("m%d@x", i), Recipient: l.ContactEmail, RecipientDomain: "x",
-				Subject: "s", Body: "b", LegalBasis: models.LegalBasisLegitimateInterest, CreatedAt: now, UpdatedAt: now, SendingAt: &now, SentAt: &now}
+				Subject: "s", Body: "b", LegalBasis: models.LegalBasisLegitimateInterest, CreatedAt: now, UpdatedAt: now, SendingAt: &now, SentAt: &now,
+			}
 			if i == 4 {
 				a.State, a.SentAt = models.AttemptUnknown, nil
 			}

@@ -93,8 +93,10 @@ func BenchmarkThroughput(b *testing.B) {
 		base := runBaseline(b, r, n)
 
 		var camp api.CampaignOut
-		r.call(http.MethodPost, "/campaigns", map[string]any{"name": "Throughput", "keywords": []string{"SaaS"},
-			"settings": fastSettings(0)}, http.StatusCreated, &camp)
+		r.call(http.MethodPost, "/campaigns", map[string]any{
+			"name": "Throughput", "keywords": []string{"SaaS"},
+			"settings": fastSettings(0),
+		}, http.StatusCreated, &camp)
 		r.launch(camp.ID)
 		start := time.Now()
 		stopTrace := r.trace(b, camp.ID, start)
@@ -125,8 +127,10 @@ func BenchmarkScale(b *testing.B) {
 	for range b.N {
 		r := newRig(b, benchDialect(), rigOptions{})
 		var camp api.CampaignOut
-		r.call(http.MethodPost, "/campaigns", map[string]any{"name": "Scale", "keywords": []string{"SaaS"},
-			"settings": fastSettings(0)}, http.StatusCreated, &camp)
+		r.call(http.MethodPost, "/campaigns", map[string]any{
+			"name": "Scale", "keywords": []string{"SaaS"},
+			"settings": fastSettings(0),
+		}, http.StatusCreated, &camp)
 		start := time.Now()
 		r.addLeads(camp.ID, 0, n)
 		r.waitStarted(camp.ID, n, 30*time.Minute)
@@ -164,11 +168,11 @@ func BenchmarkScale(b *testing.B) {
 			b.Fatal(err)
 		}
 		for i := 0; i < len(leads); i += len(leads) / 50 {
-			d, err := r.client.DescribeWorkflowExecution(r.ctx, workflows.LeadWorkflowID(camp.ID, leads[i]), "")
+			d, err := r.client.DescribeWorkflow(r.ctx, workflows.LeadWorkflowID(camp.ID, leads[i]), "")
 			if err != nil {
 				b.Fatal(err)
 			}
-			if h := d.GetWorkflowExecutionInfo().GetHistoryLength(); h > largest {
+			if h := d.RawResponse.GetWorkflowExecutionInfo().GetHistoryLength(); h > largest {
 				largest, largestID = h, "lead "+leads[i]
 			}
 		}

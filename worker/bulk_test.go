@@ -223,10 +223,14 @@ func TestLaunchRefusesUnfilledPlaceholders(t *testing.T) {
 	r.call(http.MethodPost, "/campaigns", map[string]any{"name": "Gaps", "keywords": []string{"SaaS"}, "settings": fastSettings(0)},
 		http.StatusCreated, &camp)
 	var ok, noName api.LeadOut
-	r.call(http.MethodPost, "/campaigns/"+camp.ID+"/leads", map[string]any{"website_url": "https://full.example/",
-		"website_title": "Full", "contact_email": "a@full.example", "contact_name": "Ann"}, http.StatusCreated, &ok)
-	r.call(http.MethodPost, "/campaigns/"+camp.ID+"/leads", map[string]any{"website_url": "https://gap.example/",
-		"contact_email": "b@gap.example"}, http.StatusCreated, &noName)
+	r.call(http.MethodPost, "/campaigns/"+camp.ID+"/leads", map[string]any{
+		"website_url":   "https://full.example/",
+		"website_title": "Full", "contact_email": "a@full.example", "contact_name": "Ann",
+	}, http.StatusCreated, &ok)
+	r.call(http.MethodPost, "/campaigns/"+camp.ID+"/leads", map[string]any{
+		"website_url":   "https://gap.example/",
+		"contact_email": "b@gap.example",
+	}, http.StatusCreated, &noName)
 	code, body := r.do(http.MethodPost, "/campaigns/"+camp.ID+"/launch", nil)
 	if code != http.StatusUnprocessableEntity {
 		t.Fatalf("launch: %d %s", code, body)
@@ -299,8 +303,10 @@ func TestSendNowAndPolicy(t *testing.T) {
 		Reason     string `json:"reason"`
 		LegalBasis string `json:"legal_basis"`
 	}
-	r.call(http.MethodPost, "/policy/validate", map[string]any{"recipient": "editor2@site2.example", "campaign_id": camp.ID,
-		"subject": "Guest post for Site 2"}, http.StatusOK, &rep)
+	r.call(http.MethodPost, "/policy/validate", map[string]any{
+		"recipient": "editor2@site2.example", "campaign_id": camp.ID,
+		"subject": "Guest post for Site 2",
+	}, http.StatusOK, &rep)
 	if rep.Allowed || rep.Reason != "duplicate_subject" || rep.LegalBasis != models.LegalBasisLegitimateInterest {
 		t.Errorf("policy for a just-mailed address: %+v", rep)
 	}
@@ -334,10 +340,12 @@ func (r *rig) insertLeads(campaignID string, n map[models.LeadStatus]int) []stri
 	for _, st := range []models.LeadStatus{models.StatusPlaced, models.StatusReplied, models.StatusContacted, models.StatusDiscovered} {
 		for range n[st] {
 			id := models.NewID()
-			rows = append(rows, models.Lead{ID: id, CampaignID: campaignID, UserID: r.user.ID,
+			rows = append(rows, models.Lead{
+				ID: id, CampaignID: campaignID, UserID: r.user.ID,
 				WebsiteURL: fmt.Sprintf("https://bulk%d.example/", i), NormalizedURL: fmt.Sprintf("bulk%d.example", i),
 				WebsiteTitle: "Bulk", ContactEmail: fmt.Sprintf("e%d@bulk%d.example", i, i), ContactName: "Ed",
-				Source: models.SourceBulk, Status: st, CreatedAt: now, UpdatedAt: now, StatusChangedAt: now})
+				Source: models.SourceBulk, Status: st, CreatedAt: now, UpdatedAt: now, StatusChangedAt: now,
+			})
 			i++
 		}
 	}

@@ -122,11 +122,11 @@ func TestTwoStepSequenceThreaded(t *testing.T) {
 	if st.Status != models.StatusContacted || st.Phase != workflows.PhaseDone || st.NextStep != -1 {
 		t.Errorf("lead state after the sequence: %+v", st)
 	}
-	desc, err := r.client.DescribeWorkflowExecution(r.ctx, workflows.LeadWorkflowID(camp.ID, leads[0]), "")
+	desc, err := r.client.DescribeWorkflow(r.ctx, workflows.LeadWorkflowID(camp.ID, leads[0]), "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if desc.GetWorkflowExecutionInfo().GetStatus() != enums.WORKFLOW_EXECUTION_STATUS_RUNNING {
+	if desc.RawResponse.GetWorkflowExecutionInfo().GetStatus() != enums.WORKFLOW_EXECUTION_STATUS_RUNNING {
 		t.Errorf("a contacted lead's workflow must stay open for late replies")
 	}
 }
@@ -174,8 +174,10 @@ func TestCapsAreHard(t *testing.T) {
 				http.StatusCreated, &camp)
 			rows := make([]map[string]any, 50)
 			for i := range rows {
-				rows[i] = map[string]any{"website_url": fmt.Sprintf("https://blog%d.example/", i), "website_title": fmt.Sprintf("Blog %d", i),
-					"contact_email": fmt.Sprintf("writer%d@bigmail.example", i), "contact_name": "Writer"}
+				rows[i] = map[string]any{
+					"website_url": fmt.Sprintf("https://blog%d.example/", i), "website_title": fmt.Sprintf("Blog %d", i),
+					"contact_email": fmt.Sprintf("writer%d@bigmail.example", i), "contact_name": "Writer",
+				}
 			}
 			r.call(http.MethodPost, "/campaigns/"+camp.ID+"/leads/bulk", rows, http.StatusOK, nil)
 			r.waitStarted(camp.ID, 50, time.Minute)
@@ -282,7 +284,9 @@ func TestSMTPOutageDeliversOnceAfterwards(t *testing.T) {
 		t.Errorf("sent attempts %d", n)
 	}
 	var used int64
-	r.db.Raw("SELECT coalesce(sum(count), 0) FROM send_counters WHERE user_id = ? AND scope = 'user'", r.user.ID).Row().Scan(&used)
+	if err := r.db.Raw("SELECT coalesce(sum(count), 0) FROM send_counters WHERE user_id = ? AND scope = 'user'", r.user.ID).Row().Scan(&used); err != nil {
+		t.Fatal(err)
+	}
 	if used != 80 {
 		t.Errorf("user counter %d: sends that never reached the server must not count", used)
 	}

@@ -151,8 +151,10 @@ func newRig(t testing.TB, d store.Dialect, o rigOptions) *rig {
 	}
 	r.engine = api.NewTemporalEngine(c, db, r.queue, quietLog())
 	r.engine.DeleteWait = 20 * time.Second
-	srv := api.New(api.Deps{DB: db, Config: r.cfg, Log: quietLog(), Engine: r.engine,
-		Ready: []api.Check{{Name: "temporal", Run: temporalx.Check(c)}}})
+	srv := api.New(api.Deps{
+		DB: db, Config: r.cfg, Log: quietLog(), Engine: r.engine,
+		Ready: []api.Check{{Name: "temporal", Run: temporalx.Check(c)}},
+	})
 	r.handler = srv.Handler()
 	r.user, err = store.CreateUser(ctx, db, models.NewID()+"@owner.example")
 	if err != nil {
@@ -368,11 +370,11 @@ func (r *rig) listWorkflows(query string) []string {
 
 func (r *rig) workflowStatus(id string) enums.WorkflowExecutionStatus {
 	r.t.Helper()
-	d, err := r.client.DescribeWorkflowExecution(r.ctx, id, "")
+	d, err := r.client.DescribeWorkflow(r.ctx, id, "")
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	return d.GetWorkflowExecutionInfo().GetStatus()
+	return d.RawResponse.GetWorkflowExecutionInfo().GetStatus()
 }
 
 // binDir holds the outreach binary built for subprocess workers.
@@ -394,7 +396,7 @@ func outreachBinary(t testing.TB) string {
 		cmd := exec.Command("go", "build", "-o", binPath, "github.com/backlinkoutreach/outreach/cmd/outreach")
 		out, err := cmd.CombinedOutput()
 		if err != nil {
-			binErr = fmt.Errorf("go build: %v: %s", err, out)
+			binErr = fmt.Errorf("go build: %w: %s", err, out)
 		}
 	})
 	if binErr != nil {

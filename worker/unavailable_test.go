@@ -42,8 +42,10 @@ func TestTemporalUnreachable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := api.New(api.Deps{DB: db, Config: cfg, Log: quietLog(), Engine: engine,
-		Ready: []api.Check{{Name: "temporal", Run: temporalx.Check(tc)}}}).Handler()
+	h := api.New(api.Deps{
+		DB: db, Config: cfg, Log: quietLog(), Engine: engine,
+		Ready: []api.Check{{Name: "temporal", Run: temporalx.Check(tc)}},
+	}).Handler()
 	u, err := store.CreateUser(ctx, db, "owner@example.com")
 	if err != nil {
 		t.Fatal(err)
@@ -86,11 +88,15 @@ func TestTemporalUnreachable(t *testing.T) {
 
 	// A campaign and lead stored while Temporal was up.
 	now := time.Now().UTC()
-	camp := models.Campaign{ID: models.NewID(), UserID: u.ID, Name: "c", Keywords: []string{"SaaS"}, State: models.CampaignDraft,
-		Settings: models.CampaignSettings{Sender: models.SenderInfo{Name: "Ann", Site: "ann.example"}}, CreatedAt: now, UpdatedAt: now}
-	lead := models.Lead{ID: models.NewID(), CampaignID: camp.ID, UserID: u.ID, WebsiteURL: "https://x.example/", NormalizedURL: "x.example",
+	camp := models.Campaign{
+		ID: models.NewID(), UserID: u.ID, Name: "c", Keywords: []string{"SaaS"}, State: models.CampaignDraft,
+		Settings: models.CampaignSettings{Sender: models.SenderInfo{Name: "Ann", Site: "ann.example"}}, CreatedAt: now, UpdatedAt: now,
+	}
+	lead := models.Lead{
+		ID: models.NewID(), CampaignID: camp.ID, UserID: u.ID, WebsiteURL: "https://x.example/", NormalizedURL: "x.example",
 		WebsiteTitle: "X", ContactEmail: "ed@x.example", ContactName: "Ed", Source: models.SourceManual, Status: models.StatusDiscovered,
-		CreatedAt: now, UpdatedAt: now, StatusChangedAt: now}
+		CreatedAt: now, UpdatedAt: now, StatusChangedAt: now,
+	}
 	if err := db.Create(&camp).Error; err != nil {
 		t.Fatal(err)
 	}

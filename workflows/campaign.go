@@ -71,7 +71,6 @@ type campaignWF struct {
 	nextRoom       time.Time
 	needSync       bool
 	resumeParked   bool
-	gone           bool
 	updatedAt      time.Time
 
 	launch, pause, resume, archive, settings, added workflow.ReceiveChannel

@@ -387,14 +387,18 @@ func (w *leadWF) onReply(r ReplySignal) {
 		// reply, then apply it.
 		b := w.p.ReplyBase
 		if w.status != b.Status {
-			_ = w.transition(w.ctx, TransitionRequest{To: b.Status, Source: "reply", Detail: "reply reclassified as " + r.Tag,
-				Force: true, ExpectFrom: w.status})
+			_ = w.transition(w.ctx, TransitionRequest{
+				To: b.Status, Source: "reply", Detail: "reply reclassified as " + r.Tag,
+				Force: true, ExpectFrom: w.status,
+			})
 		}
 		w.p.SeqStopped, w.p.StopReason, w.p.NotBefore = b.SeqStopped, b.StopReason, b.NotBefore
 		w.p.TerminalByReplyAt = time.Time{}
 	} else if w.p.ReplyBase == nil {
-		w.p.ReplyBase = &ReplyBase{ReplyID: r.ReplyID, Status: w.status, NotBefore: w.p.NotBefore,
-			SeqStopped: w.p.SeqStopped, StopReason: w.p.StopReason}
+		w.p.ReplyBase = &ReplyBase{
+			ReplyID: r.ReplyID, Status: w.status, NotBefore: w.p.NotBefore,
+			SeqStopped: w.p.SeqStopped, StopReason: w.p.StopReason,
+		}
 	}
 	now := workflow.Now(w.ctx)
 	switch r.Tag {
@@ -565,7 +569,7 @@ func (w *leadWF) setStatus(ctx workflow.Context, c StatusChange) (StatusResult, 
 }
 
 func (w *leadWF) validateSendNow() error {
-	if !(w.status == models.StatusDiscovered || w.status == models.StatusContacted) || w.p.SeqStopped ||
+	if (w.status != models.StatusDiscovered && w.status != models.StatusContacted) || w.p.SeqStopped ||
 		w.p.NextStep >= w.steps() || w.stopped || w.gone {
 		reason := "the lead is " + string(w.status)
 		if w.p.SeqStopped {

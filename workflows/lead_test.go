@@ -200,9 +200,11 @@ func TestLeadWaitsForDispatch(t *testing.T) {
 // Saturday waits for Monday.
 func TestLeadWindowAcrossWeekendAndZones(t *testing.T) {
 	t.Parallel()
-	plan := LeadPlan{Timezone: "America/New_York",
-		Window: models.SendingWindow{Days: []string{"mon", "tue", "wed", "thu", "fri"}, Start: "09:00", End: "17:00"},
-		Delays: []float64{0, 1, 4}}
+	plan := LeadPlan{
+		Timezone: "America/New_York",
+		Window:   models.SendingWindow{Days: []string{"mon", "tue", "wed", "thu", "fri"}, Start: "09:00", End: "17:00"},
+		Delays:   []float64{0, 1, 4},
+	}
 	env, f := newLeadEnv(t, plan)
 	friday := time.Date(2025, 3, 14, 23, 0, 0, 0, time.UTC) // 19:00 EDT on Friday
 	env.SetStartTime(friday)

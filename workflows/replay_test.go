@@ -50,8 +50,10 @@ func TestReplayCommitted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]bool{"lead_full_sequence.json": false, "lead_reply_mid_sequence.json": false,
-		"campaign_continue_as_new.json": false, "bulk_status.json": false}
+	want := map[string]bool{
+		"lead_full_sequence.json": false, "lead_reply_mid_sequence.json": false,
+		"campaign_continue_as_new.json": false, "bulk_status.json": false,
+	}
 	for _, f := range files {
 		want[filepath.Base(f)] = true
 		t.Run(filepath.Base(f), func(t *testing.T) {
@@ -99,7 +101,8 @@ func (r *recorder) LeadTransition(_ context.Context, req workflows.TransitionReq
 	return workflows.TransitionResult{From: from, Status: req.To, Changed: from != req.To}, nil
 }
 
-func (r *recorder) LeadEvent(context.Context, workflows.LeadEventRequest) error           { return nil }
+func (r *recorder) LeadEvent(context.Context, workflows.LeadEventRequest) error { return nil }
+
 func (r *recorder) LeadDispatched(context.Context, workflows.LeadDispatchedRequest) error { return nil }
 
 func (r *recorder) CampaignSync(context.Context, string) (workflows.CampaignSyncResult, error) {
@@ -185,10 +188,14 @@ func TestRecordAndReplay(t *testing.T) {
 	}
 	defer c.Close()
 	const queue = "replay"
-	plan := workflows.LeadPlan{Timezone: "UTC", Window: models.SendingWindow{Days: []string{"mon", "tue", "wed", "thu", "fri", "sat", "sun"},
-		Start: "00:00", End: "24:00"}, Delays: []float64{0, 2.0 / 86400}}
-	rec := &recorder{status: map[string]models.LeadStatus{}, plan: plan, start: map[string]bool{},
-		leads: []string{"lead-a", "lead-b", "lead-c"}}
+	plan := workflows.LeadPlan{Timezone: "UTC", Window: models.SendingWindow{
+		Days:  []string{"mon", "tue", "wed", "thu", "fri", "sat", "sun"},
+		Start: "00:00", End: "24:00",
+	}, Delays: []float64{0, 2.0 / 86400}}
+	rec := &recorder{
+		status: map[string]models.LeadStatus{}, plan: plan, start: map[string]bool{},
+		leads: []string{"lead-a", "lead-b", "lead-c"},
+	}
 	w := sdkworker.New(c, queue, sdkworker.Options{})
 	rec.register(w)
 	ws := sdkworker.New(c, workflows.SendTaskQueue(queue), sdkworker.Options{})
@@ -255,8 +262,10 @@ func TestRecordAndReplay(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitUntil("replied", func() bool { rec.mu.Lock(); defer rec.mu.Unlock(); return rec.status["full"] == models.StatusReplied })
-	h, err := c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: full, UpdateName: workflows.UpdateLeadStatus,
-		Args: []any{workflows.StatusChange{Status: models.StatusPlaced, Source: "api"}}, WaitForStage: client.WorkflowUpdateStageCompleted})
+	h, err := c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+		WorkflowID: full, UpdateName: workflows.UpdateLeadStatus,
+		Args: []any{workflows.StatusChange{Status: models.StatusPlaced, Source: "api"}}, WaitForStage: client.WorkflowUpdateStageCompleted,
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -295,8 +304,8 @@ func TestRecordAndReplay(t *testing.T) {
 	}
 	firstRun := run.GetRunID()
 	waitUntil("the first run continued as new", func() bool {
-		d, err := c.DescribeWorkflowExecution(ctx, camp, firstRun)
-		return err == nil && d.GetWorkflowExecutionInfo().GetStatus() == enums.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW
+		d, err := c.DescribeWorkflow(ctx, camp, firstRun)
+		return err == nil && d.RawResponse.GetWorkflowExecutionInfo().GetStatus() == enums.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW
 	})
 	fetch("campaign_continue_as_new.json", camp, firstRun)
 	_ = c.TerminateWorkflow(ctx, camp, "", "recorded")

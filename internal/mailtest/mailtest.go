@@ -136,7 +136,7 @@ func (s *Server) Start() error {
 	if s.srv != nil {
 		return errors.New("mailtest: already running")
 	}
-	ln, err := net.Listen("tcp", s.addr)
+	ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", s.addr)
 	if err != nil {
 		return fmt.Errorf("mailtest: listen %s: %w", s.addr, err)
 	}
@@ -189,7 +189,9 @@ func (s *Server) Stop() error {
 	}
 	_ = srv.Close()
 	err := <-shut
-	<-errc
+	if serveErr := <-errc; err == nil && !errors.Is(serveErr, smtp.ErrServerClosed) {
+		err = serveErr
+	}
 	if errors.Is(err, smtp.ErrServerClosed) || errors.Is(err, context.DeadlineExceeded) {
 		err = nil
 	}

@@ -26,7 +26,7 @@ func TestStopAndRestartOnTheSamePort(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer srv.Stop()
+	defer func() { _ = srv.Stop() }()
 	addr := srv.Addr()
 	if err := send(t, srv, "one@x", "r@example.com"); err != nil {
 		t.Fatal(err)
@@ -57,7 +57,7 @@ func TestWaitForCountAndConcurrentSessions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer srv.Stop()
+	defer func() { _ = srv.Stop() }()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -92,7 +92,7 @@ func TestRejectChosenRecipients(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer srv.Stop()
+	defer func() { _ = srv.Stop() }()
 	srv.Reject("Bad@Example.com", 550, "no such user")
 	if err := send(t, srv, "a@x", "bad@example.com"); outmail.KindOf(err) != outmail.Permanent {
 		t.Fatalf("want a permanent failure, got %v", err)

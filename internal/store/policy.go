@@ -55,7 +55,7 @@ func CheckPolicy(ctx context.Context, db *gorm.DB, p PolicyCheck) (PolicyReport,
 	tx := db.WithContext(ctx)
 	now := p.Now.UTC()
 	rep := PolicyReport{Reasons: []string{}, LegalBasis: models.LegalBasisFor(p.Recipient)}
-	var loc *time.Location = time.UTC
+	loc := time.UTC
 	if c := p.Campaign; c != nil {
 		if c.State != models.CampaignActive {
 			rep.Reasons = append(rep.Reasons, ReasonCampaignInactive)

@@ -317,8 +317,10 @@ func beginSendTx(tx *gorm.DB, r SendRequest) (SendDecision, error) {
 			return dec, err
 		}
 		if l.Status == models.StatusContacted {
-			res, err := transitionTx(tx, Transition{LeadID: l.ID, To: models.StatusBounced, Source: "policy",
-				Detail: "address suppressed", Step: &step, At: now})
+			res, err := transitionTx(tx, Transition{
+				LeadID: l.ID, To: models.StatusBounced, Source: "policy",
+				Detail: "address suppressed", Step: &step, At: now,
+			})
 			if err != nil {
 				return dec, err
 			}
@@ -587,13 +589,17 @@ func markUnknownTx(tx *gorm.DB, a models.Attempt, now time.Time, why string) (bo
 		return false, nil
 	}
 	step := a.Step
-	if err := addEvent(tx, models.LeadEvent{LeadID: a.LeadID, CampaignID: a.CampaignID, At: now, Kind: EventSendUnknown,
-		Step: &step, Detail: why}); err != nil {
+	if err := addEvent(tx, models.LeadEvent{
+		LeadID: a.LeadID, CampaignID: a.CampaignID, At: now, Kind: EventSendUnknown,
+		Step: &step, Detail: why,
+	}); err != nil {
 		return false, err
 	}
 	if step == 0 {
-		if _, err := transitionTx(tx, Transition{LeadID: a.LeadID, To: models.StatusContacted, Source: "send",
-			Detail: "first e-mail may have been delivered", Step: &step, At: now}); err != nil && !isTransitionErr(err) {
+		if _, err := transitionTx(tx, Transition{
+			LeadID: a.LeadID, To: models.StatusContacted, Source: "send",
+			Detail: "first e-mail may have been delivered", Step: &step, At: now,
+		}); err != nil && !isTransitionErr(err) {
 			return false, err
 		}
 	}
@@ -621,13 +627,17 @@ func FinishSent(ctx context.Context, db *gorm.DB, a models.Attempt, at time.Time
 		}
 		step := a.Step
 		if res.RowsAffected == 1 {
-			if err := addEvent(tx, models.LeadEvent{LeadID: a.LeadID, CampaignID: a.CampaignID, At: at, Kind: EventSent,
-				Step: &step, Detail: a.Subject}); err != nil {
+			if err := addEvent(tx, models.LeadEvent{
+				LeadID: a.LeadID, CampaignID: a.CampaignID, At: at, Kind: EventSent,
+				Step: &step, Detail: a.Subject,
+			}); err != nil {
 				return err
 			}
 			if step == 0 {
-				if _, err := transitionTx(tx, Transition{LeadID: a.LeadID, To: models.StatusContacted, Source: "send",
-					Detail: "first e-mail sent", Step: &step, At: at}); err != nil && !isTransitionErr(err) {
+				if _, err := transitionTx(tx, Transition{
+					LeadID: a.LeadID, To: models.StatusContacted, Source: "send",
+					Detail: "first e-mail sent", Step: &step, At: at,
+				}); err != nil && !isTransitionErr(err) {
 					return err
 				}
 			}
@@ -685,21 +695,27 @@ func FinishFailed(ctx context.Context, db *gorm.DB, a models.Attempt, cause stri
 		}
 		step := a.Step
 		if res.RowsAffected == 1 {
-			if err := addEvent(tx, models.LeadEvent{LeadID: a.LeadID, CampaignID: a.CampaignID, At: now, Kind: EventSendFailed,
-				Step: &step, Detail: truncate(cause, 500)}); err != nil {
+			if err := addEvent(tx, models.LeadEvent{
+				LeadID: a.LeadID, CampaignID: a.CampaignID, At: now, Kind: EventSendFailed,
+				Step: &step, Detail: truncate(cause, 500),
+			}); err != nil {
 				return err
 			}
 			if err := suppressTx(tx, a.UserID, a.Recipient, models.SuppressHardBounce, "permanent SMTP failure", now); err != nil {
 				return err
 			}
 			if step == 0 {
-				if _, err := transitionTx(tx, Transition{LeadID: a.LeadID, To: models.StatusContacted, Source: "send",
-					Detail: "first e-mail reached the server", Step: &step, At: now}); err != nil && !isTransitionErr(err) {
+				if _, err := transitionTx(tx, Transition{
+					LeadID: a.LeadID, To: models.StatusContacted, Source: "send",
+					Detail: "first e-mail reached the server", Step: &step, At: now,
+				}); err != nil && !isTransitionErr(err) {
 					return err
 				}
 			}
-			if _, err := transitionTx(tx, Transition{LeadID: a.LeadID, To: models.StatusBounced, Source: "smtp",
-				Detail: "permanent failure", Step: &step, At: now}); err != nil && !isTransitionErr(err) {
+			if _, err := transitionTx(tx, Transition{
+				LeadID: a.LeadID, To: models.StatusBounced, Source: "smtp",
+				Detail: "permanent failure", Step: &step, At: now,
+			}); err != nil && !isTransitionErr(err) {
 				return err
 			}
 		}

@@ -52,8 +52,10 @@ func newSndFixture(t *testing.T, db *gorm.DB, s models.CampaignSettings) *sndFix
 
 func (f *sndFixture) campaign(t *testing.T, s models.CampaignSettings) models.Campaign {
 	t.Helper()
-	c := models.Campaign{ID: models.NewID(), UserID: f.user.ID, Name: "c", Keywords: []string{"saas"}, Settings: s,
-		State: models.CampaignActive, CreatedAt: f.now, UpdatedAt: f.now}
+	c := models.Campaign{
+		ID: models.NewID(), UserID: f.user.ID, Name: "c", Keywords: []string{"saas"}, Settings: s,
+		State: models.CampaignActive, CreatedAt: f.now, UpdatedAt: f.now,
+	}
 	if err := f.db.Create(&c).Error; err != nil {
 		t.Fatal(err)
 	}
@@ -63,9 +65,11 @@ func (f *sndFixture) campaign(t *testing.T, s models.CampaignSettings) models.Ca
 func (f *sndFixture) lead(t *testing.T, c models.Campaign, email string) models.Lead {
 	t.Helper()
 	id := models.NewID()
-	l := models.Lead{ID: id, CampaignID: c.ID, UserID: f.user.ID, WebsiteURL: "https://" + id + ".example",
+	l := models.Lead{
+		ID: id, CampaignID: c.ID, UserID: f.user.ID, WebsiteURL: "https://" + id + ".example",
 		NormalizedURL: id + ".example", WebsiteTitle: "Blog " + id[:8], ContactEmail: email, ContactName: "Ed",
-		Source: models.SourceManual, Status: models.StatusDiscovered, CreatedAt: f.now, UpdatedAt: f.now, StatusChangedAt: f.now}
+		Source: models.SourceManual, Status: models.StatusDiscovered, CreatedAt: f.now, UpdatedAt: f.now, StatusChangedAt: f.now,
+	}
 	if err := f.db.Create(&l).Error; err != nil {
 		t.Fatal(err)
 	}
@@ -304,8 +308,10 @@ func TestSendPolicyBlocks(t *testing.T) {
 		f := newSndFixture(t, db, alwaysOpen())
 
 		// Suppressed domain: blocked, flagged, stays discovered.
-		if err := db.Create(&models.Suppression{ID: models.NewID(), UserID: f.user.ID, Value: "@spam.example",
-			Source: models.SuppressManual, CreatedAt: f.now}).Error; err != nil {
+		if err := db.Create(&models.Suppression{
+			ID: models.NewID(), UserID: f.user.ID, Value: "@spam.example",
+			Source: models.SuppressManual, CreatedAt: f.now,
+		}).Error; err != nil {
 			t.Fatal(err)
 		}
 		l := f.lead(t, f.camp, "Ed@Spam.example")
@@ -472,8 +478,10 @@ func TestCheckPolicy(t *testing.T) {
 		if _, err := store.FinishSent(ctx, db, d.Attempt, f.now); err != nil {
 			t.Fatal(err)
 		}
-		rep, err = store.CheckPolicy(ctx, db, store.PolicyCheck{UserID: f.user.ID, Recipient: "ed@blog.co.uk", Subject: d.Attempt.Subject,
-			Limits: lim, Now: f.now.Add(time.Hour)})
+		rep, err = store.CheckPolicy(ctx, db, store.PolicyCheck{
+			UserID: f.user.ID, Recipient: "ed@blog.co.uk", Subject: d.Attempt.Subject,
+			Limits: lim, Now: f.now.Add(time.Hour),
+		})
 		if err != nil {
 			t.Fatal(err)
 		}

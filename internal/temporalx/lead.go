@@ -77,7 +77,7 @@ func classifyUpdate(err error) error {
 		}
 	}
 	if errors.As(err, &notFound) {
-		return fmt.Errorf("%w: %v", ErrWorkflowClosed, err)
+		return fmt.Errorf("%w: %w", ErrWorkflowClosed, err)
 	}
 	return Classify(err)
 }

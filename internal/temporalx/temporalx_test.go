@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
 	"testing"
 	"time"
 
@@ -121,8 +122,10 @@ func TestLazyClientConnectsWhenServerComesUp(t *testing.T) {
 	ctx, cancel2 := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel2()
 	host, port, _ := net.SplitHostPort(addr)
-	var p int
-	fmt.Sscan(port, &p)
+	p, err := strconv.Atoi(port)
+	if err != nil {
+		t.Fatal(err)
+	}
 	srv, err := devserver.Start(ctx, devserver.Options{Headless: true, IP: host, Port: p})
 	if err != nil {
 		t.Fatal(err)
