@@ -87,8 +87,8 @@ func devConfig(c config.Config, lookup func(string) (string, bool)) config.Confi
 	c.IMAPHost, c.IMAPTLS, c.IMAPTLSSkipVerify = "127.0.0.1", "none", false
 	c.IMAPUsername, c.IMAPPassword, c.IMAPMailboxes = devIMAPUser, devIMAPPassword, "INBOX"
 	if !set("SMTP_FROM") {
-		// The default outreach@localhost has no dot in its domain and is
-		// refused as a sender; .localhost is reserved for this (RFC 6761).
+		// A recognisable sender in the dev mailbox; .localhost is reserved
+		// for local use (RFC 6761).
 		c.SMTPFrom = devFrom
 	}
 	if !set("REPLY_POLL_INTERVAL") {

@@ -45,7 +45,7 @@ type Config struct {
 	SMTPPassword      string `env:"SMTP_PASSWORD" default:"" help:"SMTP password"`
 	SMTPTLS           string `env:"SMTP_TLS" default:"starttls" oneof:"starttls|tls|none" help:"starttls (port 587), tls (implicit TLS, port 465) or none (development only)"`
 	SMTPTLSSkipVerify bool   `env:"SMTP_TLS_SKIP_VERIFY" default:"false" help:"skip certificate checks (development only)"`
-	SMTPFrom          string `env:"SMTP_FROM" default:"outreach@localhost" help:"sender address of outreach mail; also the mailto of List-Unsubscribe"`
+	SMTPFrom          string `env:"SMTP_FROM" default:"outreach@outreach.localhost" help:"sender address of outreach mail (set it to your real mailbox); also the mailto of List-Unsubscribe"`
 	SMTPFromName      string `env:"SMTP_FROM_NAME" default:"" help:"sender display name"`
 
 	IMAPHost          string `env:"IMAP_HOST" default:"" help:"IMAP server of the sending mailbox; empty disables reply polling"`
@@ -193,6 +193,9 @@ func (c Config) check() error {
 		if p.port < 1 || p.port > 65535 {
 			return fmt.Errorf("%s: must be a port from 1 to 65535 (got %d)", p.name, p.port)
 		}
+	}
+	if at := strings.LastIndexByte(c.SMTPFrom, '@'); at < 1 || !strings.Contains(c.SMTPFrom[at:], ".") || strings.ContainsAny(c.SMTPFrom, " <>,") {
+		return fmt.Errorf("SMTP_FROM: must be a plain e-mail address such as outreach@yourdomain.com (got %q)", c.SMTPFrom)
 	}
 	if c.MaxBodyBytes < 1024 {
 		return fmt.Errorf("HTTP_MAX_BODY_BYTES: must be at least 1024 (got %d)", c.MaxBodyBytes)

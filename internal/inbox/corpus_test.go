@@ -24,7 +24,9 @@ type label struct {
 	Bounce string `json:"bounce"`
 }
 
-func loadCorpus(t testing.TB) []label { return loadLabels(t, filepath.Join("testdata", "labels.jsonl")) }
+func loadCorpus(t testing.TB) []label {
+	return loadLabels(t, filepath.Join("testdata", "labels.jsonl"))
+}
 
 func loadLabels(t testing.TB, path string) []label {
 	t.Helper()
