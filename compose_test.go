@@ -258,7 +258,7 @@ func dockerStages(t *testing.T) [][]string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	var stages [][]string
 	var cur strings.Builder
 	sc := bufio.NewScanner(f)

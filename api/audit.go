@@ -74,8 +74,10 @@ func (s *Server) listAudit(c *gin.Context) {
 	}
 	out := AuditList{Items: make([]AuditOut, len(rows))}
 	for i, a := range rows {
-		out.Items[i] = AuditOut{ID: a.ID, CampaignID: a.CampaignID, LeadID: a.LeadID, Step: a.Step, Recipient: a.Recipient,
-			Result: a.Result, Reason: a.Reason, LegalBasis: a.LegalBasis, CreatedAt: a.CreatedAt.UTC()}
+		out.Items[i] = AuditOut{
+			ID: a.ID, CampaignID: a.CampaignID, LeadID: a.LeadID, Step: a.Step, Recipient: a.Recipient,
+			Result: a.Result, Reason: a.Reason, LegalBasis: a.LegalBasis, CreatedAt: a.CreatedAt.UTC(),
+		}
 	}
 	if next != "" {
 		tok := encodeCursor(cursorPayload{Kind: "audit", ID: next})

@@ -114,8 +114,10 @@ func BenchmarkBulkAddLeads(b *testing.B) {
 		rows := benchLeads(camp, n, rng)
 		in := make([]LeadInput, n)
 		for j, l := range rows {
-			in[j] = LeadInput{WebsiteURL: l.WebsiteURL, WebsiteTitle: l.WebsiteTitle, ContactEmail: l.ContactEmail,
-				ContactName: l.ContactName, QualityScore: l.QualityScore, RelevanceScore: l.RelevanceScore, GuestPostLikelihood: l.GuestPostLikelihood}
+			in[j] = LeadInput{
+				WebsiteURL: l.WebsiteURL, WebsiteTitle: l.WebsiteTitle, ContactEmail: l.ContactEmail,
+				ContactName: l.ContactName, QualityScore: l.QualityScore, RelevanceScore: l.RelevanceScore, GuestPostLikelihood: l.GuestPostLikelihood,
+			}
 		}
 		body, err := json.Marshal(in)
 		if err != nil {

@@ -86,15 +86,14 @@ func (e *TemporalEngine) call(ctx context.Context) (context.Context, context.Can
 }
 
 func (e *TemporalEngine) campaignStart(c models.Campaign) (client.StartWorkflowOptions, workflows.CampaignInput) {
-	return client.StartWorkflowOptions{
-			ID:        workflows.CampaignWorkflowID(c.ID),
-			TaskQueue: e.TaskQueue,
-			TypedSearchAttributes: temporal.NewSearchAttributes(
-				workflows.CampaignIDKey.ValueSet(c.ID), workflows.OwnerIDKey.ValueSet(c.UserID)),
-			StaticSummary: "Campaign " + c.ID,
-		}, workflows.CampaignInput{
-			CampaignID: c.ID, OwnerID: c.UserID,
-		}
+	opts := client.StartWorkflowOptions{
+		ID:        workflows.CampaignWorkflowID(c.ID),
+		TaskQueue: e.TaskQueue,
+		TypedSearchAttributes: temporal.NewSearchAttributes(
+			workflows.CampaignIDKey.ValueSet(c.ID), workflows.OwnerIDKey.ValueSet(c.UserID)),
+		StaticSummary: "Campaign " + c.ID,
+	}
+	return opts, workflows.CampaignInput{CampaignID: c.ID, OwnerID: c.UserID}
 }
 
 // CampaignCreated starts the campaign's workflow.

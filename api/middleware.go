@@ -49,11 +49,15 @@ func plainID(s string) bool {
 		return false
 	}
 	for _, r := range s {
-		if !(r == '-' || r == '_' || r == '.' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+		if !plainIDRune(r) {
 			return false
 		}
 	}
 	return true
+}
+
+func plainIDRune(r rune) bool {
+	return r == '-' || r == '_' || r == '.' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9'
 }
 
 func requestID(c *gin.Context) string { return c.GetString(ctxRequestID) }
@@ -124,15 +128,19 @@ func (s *Server) authenticate() gin.HandlerFunc {
 		token, ok := strings.CutPrefix(h, "Bearer ")
 		if !ok || strings.TrimSpace(token) == "" {
 			c.Header("WWW-Authenticate", `Bearer realm="backlink-outreach"`)
-			fail(c, &httpError{status: http.StatusUnauthorized, code: CodeUnauthorized,
-				message: "send a valid API key as Authorization: Bearer <key>"})
+			fail(c, &httpError{
+				status: http.StatusUnauthorized, code: CodeUnauthorized,
+				message: "send a valid API key as Authorization: Bearer <key>",
+			})
 			return
 		}
 		u, err := store.Authenticate(c.Request.Context(), s.db, strings.TrimSpace(token))
 		if errors.Is(err, models.ErrKeyNotFound) {
 			c.Header("WWW-Authenticate", `Bearer realm="backlink-outreach", error="invalid_token"`)
-			fail(c, &httpError{status: http.StatusUnauthorized, code: CodeUnauthorized,
-				message: "the API key is unknown or revoked"})
+			fail(c, &httpError{
+				status: http.StatusUnauthorized, code: CodeUnauthorized,
+				message: "the API key is unknown or revoked",
+			})
 			return
 		}
 		if err != nil {

@@ -45,8 +45,10 @@ func seedOwned(t *testing.T, ts *testServer, c *testClient, tag string) ownedSet
 	if err := ts.DB.Create(&reply).Error; err != nil {
 		t.Fatal(err)
 	}
-	sup := models.Suppression{ID: models.NewID(), UserID: c.User.ID, Value: "blocked@" + tag + ".example.com",
-		Source: models.SuppressManual, CreatedAt: now}
+	sup := models.Suppression{
+		ID: models.NewID(), UserID: c.User.ID, Value: "blocked@" + tag + ".example.com",
+		Source: models.SuppressManual, CreatedAt: now,
+	}
 	if err := ts.DB.Create(&sup).Error; err != nil {
 		t.Fatal(err)
 	}

@@ -130,8 +130,10 @@ func (s *Server) inboundReply(c *gin.Context) {
 	switch c.ContentType() {
 	case "message/rfc822", "text/plain":
 	default:
-		fail(c, &httpError{status: http.StatusUnsupportedMediaType, code: CodeUnsupportedContent,
-			message: "send the raw message as Content-Type: message/rfc822 (or text/plain)", details: []any{}})
+		fail(c, &httpError{
+			status: http.StatusUnsupportedMediaType, code: CodeUnsupportedContent,
+			message: "send the raw message as Content-Type: message/rfc822 (or text/plain)", details: []any{},
+		})
 		return
 	}
 	raw, err := io.ReadAll(c.Request.Body)

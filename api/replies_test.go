@@ -32,10 +32,12 @@ func (c *testClient) rawPost(path, ctype string, body []byte) *testResponse {
 func (ts *testServer) sentTo(t *testing.T, user models.User, campaignID string, lead LeadOut) models.Attempt {
 	t.Helper()
 	now := time.Now().UTC().Add(-time.Hour)
-	a := models.Attempt{ID: models.NewID(), UserID: user.ID, CampaignID: campaignID, LeadID: lead.ID, Step: 0,
+	a := models.Attempt{
+		ID: models.NewID(), UserID: user.ID, CampaignID: campaignID, LeadID: lead.ID, Step: 0,
 		State: models.AttemptSent, MessageID: lead.ID + ".s0@sender.example", Recipient: lead.ContactEmail,
 		RecipientDomain: models.EmailDomain(lead.ContactEmail), Subject: "Guest post idea", Body: "Interested?",
-		CreatedAt: now, UpdatedAt: now, SentAt: &now}
+		CreatedAt: now, UpdatedAt: now, SentAt: &now,
+	}
 	if err := ts.DB.Create(&a).Error; err != nil {
 		t.Fatal(err)
 	}
@@ -383,19 +385,25 @@ func TestAuditList(t *testing.T) {
 		now := time.Now().UTC()
 		var ids []string
 		for i, e := range []struct{ camp, result, reason string }{
-			{c1.ID, store.AuditApproved, ""}, {c1.ID, store.AuditBlocked, store.ReasonSuppressed},
-			{c2.ID, store.AuditDeferred, "user_cap"}, {c1.ID, store.AuditApproved, ""},
+			{c1.ID, store.AuditApproved, ""},
+			{c1.ID, store.AuditBlocked, store.ReasonSuppressed},
+			{c2.ID, store.AuditDeferred, "user_cap"},
+			{c1.ID, store.AuditApproved, ""},
 		} {
-			a := models.AuditEntry{ID: models.NewID(), UserID: owner.User.ID, CampaignID: e.camp, LeadID: models.NewID(), Step: &step,
+			a := models.AuditEntry{
+				ID: models.NewID(), UserID: owner.User.ID, CampaignID: e.camp, LeadID: models.NewID(), Step: &step,
 				Recipient: fmt.Sprintf("r%d@x.example", i), Result: e.result, Reason: e.reason, LegalBasis: models.LegalBasisConsent,
-				CreatedAt: now.Add(time.Duration(i) * time.Second)}
+				CreatedAt: now.Add(time.Duration(i) * time.Second),
+			}
 			if err := ts.DB.Create(&a).Error; err != nil {
 				t.Fatal(err)
 			}
 			ids = append(ids, a.ID)
 		}
-		if err := ts.DB.Create(&models.AuditEntry{ID: models.NewID(), UserID: other.User.ID, CampaignID: theirs.ID, Result: store.AuditApproved,
-			CreatedAt: now}).Error; err != nil {
+		if err := ts.DB.Create(&models.AuditEntry{
+			ID: models.NewID(), UserID: other.User.ID, CampaignID: theirs.ID, Result: store.AuditApproved,
+			CreatedAt: now,
+		}).Error; err != nil {
 			t.Fatal(err)
 		}
 		var all AuditList

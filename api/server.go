@@ -77,8 +77,10 @@ func New(d Deps) *Server {
 		fail(c, &httpError{status: http.StatusNotFound, code: CodeNotFound, message: "no such route: " + c.Request.URL.Path})
 	})
 	e.NoMethod(func(c *gin.Context) {
-		fail(c, &httpError{status: http.StatusMethodNotAllowed, code: CodeMethodNotAllowed,
-			message: c.Request.Method + " is not allowed on " + c.Request.URL.Path})
+		fail(c, &httpError{
+			status: http.StatusMethodNotAllowed, code: CodeMethodNotAllowed,
+			message: c.Request.Method + " is not allowed on " + c.Request.URL.Path,
+		})
 	})
 	s.engine = e
 	s.public = e.Group("")

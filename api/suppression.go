@@ -57,8 +57,10 @@ func suppressionOut(s models.Suppression, created bool) SuppressionOut {
 	if strings.HasPrefix(s.Value, "@") {
 		kind = "domain"
 	}
-	return SuppressionOut{ID: s.ID, Value: s.Value, Kind: kind, Reason: s.Reason, Source: s.Source,
-		CreatedAt: s.CreatedAt.UTC(), Created: created}
+	return SuppressionOut{
+		ID: s.ID, Value: s.Value, Kind: kind, Reason: s.Reason, Source: s.Source,
+		CreatedAt: s.CreatedAt.UTC(), Created: created,
+	}
 }
 
 func (s *Server) addSuppression(c *gin.Context) {
@@ -69,13 +71,10 @@ func (s *Server) addSuppression(c *gin.Context) {
 	}
 	v := &models.ValidationError{}
 	value := strings.TrimSpace(in.Value)
-	switch {
-	case value == "":
+	if value == "" {
 		v.Add("value", "is required")
-	default:
-		if _, err := store.NormalizeSuppression(value); err != nil {
-			v.Add("value", "must be a bare e-mail address (editor@example.com) or a domain written @example.com")
-		}
+	} else if _, err := store.NormalizeSuppression(value); err != nil {
+		v.Add("value", "must be a bare e-mail address (editor@example.com) or a domain written @example.com")
 	}
 	reason := checkText(v, "reason", in.Reason, 0, maxSuppressionReason)
 	source := strings.TrimSpace(in.Source)
@@ -149,8 +148,10 @@ func (s *Server) deleteSuppression(c *gin.Context) {
 	entry := strings.TrimSpace(c.Param("entry"))
 	removed, err := store.DeleteSuppression(c.Request.Context(), s.db, currentUser(c).ID, entry)
 	if errors.Is(err, store.ErrSuppressionNotFound) {
-		fail(c, &httpError{status: http.StatusNotFound, code: CodeSuppressionNotFound,
-			message: "no suppression entry with this id or value", details: []any{}})
+		fail(c, &httpError{
+			status: http.StatusNotFound, code: CodeSuppressionNotFound,
+			message: "no suppression entry with this id or value", details: []any{},
+		})
 		return
 	}
 	if err != nil {
@@ -201,8 +202,10 @@ func (s *Server) reportSuppressed(ctx context.Context, b *leadBatch, stored []bo
 	}
 	for i := range b.leads {
 		if flagged[i] {
-			b.res.Suppressed = append(b.res.Suppressed, BulkRowNote{Index: b.index[i], WebsiteURL: b.leads[i].WebsiteURL,
-				Reason: "contact address " + b.leads[i].ContactEmail + " is on the suppression list"})
+			b.res.Suppressed = append(b.res.Suppressed, BulkRowNote{
+				Index: b.index[i], WebsiteURL: b.leads[i].WebsiteURL,
+				Reason: "contact address " + b.leads[i].ContactEmail + " is on the suppression list",
+			})
 		}
 	}
 	sortNotes(b.res.Suppressed)

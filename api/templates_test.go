@@ -18,19 +18,19 @@ func TestTemplateCRUD(t *testing.T) {
 		u.do(http.MethodPost, "/emails/templates", map[string]any{
 			"name": "Pitch", "category": "pitch",
 			"subject": "Guest post for {website_title}", "body": "Hi {name}, about {topc} and {{literal}}.\n",
-			"html_body": "<p>Hi {nmae}</p>",
+			"html_body": "<p>Hi {nmae}</p>", //nolint:misspell // a mistyped placeholder, on purpose
 		}).expect(http.StatusCreated).decode(&tpl)
 		if tpl.Name != "Pitch" || tpl.Category != "pitch" || !models.ValidID(tpl.ID) ||
 			tpl.Body != "Hi {name}, about {topc} and {{literal}}.\n" {
 			t.Fatalf("created: %+v", tpl)
 		}
 		// Unknown placeholders are reported, not refused.
-		if !slices.Equal(tpl.UnknownPlaceholders, []string{"nmae", "topc"}) {
+		if !slices.Equal(tpl.UnknownPlaceholders, []string{"nmae", "topc"}) { //nolint:misspell // a mistyped placeholder, on purpose
 			t.Fatalf("unknown placeholders: %v", tpl.UnknownPlaceholders)
 		}
 		var got TemplateOut
 		u.do(http.MethodGet, "/emails/templates/"+tpl.ID, nil).expect(http.StatusOK).decode(&got)
-		if got.ID != tpl.ID || got.HTMLBody != "<p>Hi {nmae}</p>" {
+		if got.ID != tpl.ID || got.HTMLBody != "<p>Hi {nmae}</p>" { //nolint:misspell // a mistyped placeholder, on purpose
 			t.Fatalf("get: %+v", got)
 		}
 		// PUT replaces every field.

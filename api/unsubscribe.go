@@ -63,8 +63,10 @@ func (s *Server) openToken(c *gin.Context) (unsub.Claims, bool) {
 	}
 	cl, err := sg.Open(c.Param("token"))
 	if err != nil {
-		fail(c, &httpError{status: http.StatusNotFound, code: CodeNotFound,
-			message: "this unsubscribe link is not valid", details: []any{}})
+		fail(c, &httpError{
+			status: http.StatusNotFound, code: CodeNotFound,
+			message: "this unsubscribe link is not valid", details: []any{},
+		})
 		return unsub.Claims{}, false
 	}
 	return cl, true
@@ -120,8 +122,10 @@ func (s *Server) unsubscribeOneClick(c *gin.Context) {
 	case "multipart/form-data":
 		err = c.Request.ParseMultipartForm(maxUnsubscribeBody)
 	default:
-		fail(c, &httpError{status: http.StatusUnsupportedMediaType, code: CodeUnsupportedContent,
-			message: "send List-Unsubscribe=One-Click as application/x-www-form-urlencoded or multipart/form-data (RFC 8058)", details: []any{}})
+		fail(c, &httpError{
+			status: http.StatusUnsupportedMediaType, code: CodeUnsupportedContent,
+			message: "send List-Unsubscribe=One-Click as application/x-www-form-urlencoded or multipart/form-data (RFC 8058)", details: []any{},
+		})
 		return
 	}
 	if err != nil {

@@ -83,7 +83,7 @@ func validHost(host string) bool {
 			return false
 		}
 		for _, r := range label {
-			if !(r == '-' || r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r > 127) {
+			if !hostLabelRune(r) {
 				return false
 			}
 		}
@@ -169,7 +169,7 @@ func NormalizeEmail(raw string) (string, error) {
 		return "", ErrInvalidEmail
 	}
 	for _, r := range domain {
-		if !(r == '-' || r == '.' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r > 127) {
+		if !emailDomainRune(r) {
 			return "", ErrInvalidEmail
 		}
 	}
@@ -183,4 +183,16 @@ func EmailDomain(addr string) string {
 		return ""
 	}
 	return strings.ToLower(addr[at+1:])
+}
+
+// hostLabelRune reports whether r may appear in a host name label: letters,
+// digits, '-', '_' (seen in real hosts) and any non-ASCII (IDN) rune.
+func hostLabelRune(r rune) bool {
+	return r == '-' || r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r > 127
+}
+
+// emailDomainRune reports whether r may appear in a lower-cased e-mail
+// domain: letters, digits, '-', '.' and any non-ASCII (IDN) rune.
+func emailDomainRune(r rune) bool {
+	return r == '-' || r == '.' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r > 127
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -12,15 +13,15 @@ import (
 // openDB opens the configured database. Only `migrate` (and the embedded
 // SQLite default) apply migrations; other commands refuse a schema that is
 // behind instead of changing a production database behind the operator's back.
-func (e *env) openDB(cmd *cobra.Command, migrate bool) (*gorm.DB, error) {
-	db, err := store.Open(cmd.Context(), store.Options{
+func (e *env) openDB(ctx context.Context, migrate bool) (*gorm.DB, error) {
+	db, err := store.Open(ctx, store.Options{
 		URL: e.cfg.DatabaseURL, SQLitePath: e.cfg.SQLitePath(), Logger: e.log, Migrate: migrate,
 	})
 	if err != nil {
 		return nil, err
 	}
 	if !migrate {
-		if err := store.CheckMigrated(cmd.Context(), db); err != nil {
+		if err := store.CheckMigrated(ctx, db); err != nil {
 			store.Close(db)
 			return nil, err
 		}
@@ -34,12 +35,12 @@ func migrateCmd(e *env) *cobra.Command {
 		Short: "apply pending schema migrations",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			db, err := e.openDB(cmd, true)
+			db, err := e.openDB(cmd.Context(), true)
 			if err != nil {
 				return err
 			}
 			defer store.Close(db)
-			fmt.Fprintln(e.stderr, "schema is up to date")
+			e.note("schema is up to date")
 			return nil
 		},
 	}
@@ -53,7 +54,7 @@ func usersCmd(e *env) *cobra.Command {
 		Short: "create a user and a first API key; prints only the key on standard output",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			db, err := e.openDB(cmd, false)
+			db, err := e.openDB(cmd.Context(), false)
 			if err != nil {
 				return err
 			}
@@ -66,9 +67,8 @@ func usersCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(e.stderr, "created user %s (%s); the API key below is shown once\n", u.Email, u.ID)
-			fmt.Fprintln(e.stdout, key)
-			return nil
+			e.note("created user %s (%s); the API key below is shown once", u.Email, u.ID)
+			return e.printKey(key)
 		},
 	}
 	create.Flags().StringVar(&email, "email", "", "the user's e-mail address")
@@ -85,7 +85,7 @@ func keysCmd(e *env) *cobra.Command {
 		Short: "issue another API key for a user; prints only the key on standard output",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			db, err := e.openDB(cmd, false)
+			db, err := e.openDB(cmd.Context(), false)
 			if err != nil {
 				return err
 			}
@@ -98,9 +98,8 @@ func keysCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(e.stderr, "created key %s for %s; it is shown once\n", k.Prefix, u.Email)
-			fmt.Fprintln(e.stdout, key)
-			return nil
+			e.note("created key %s for %s; it is shown once", k.Prefix, u.Email)
+			return e.printKey(key)
 		},
 	}
 	create.Flags().StringVar(&email, "email", "", "the user's e-mail address")
@@ -110,7 +109,7 @@ func keysCmd(e *env) *cobra.Command {
 		Short: "revoke a key by its prefix (the 12 hex digits after obk_)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			db, err := e.openDB(cmd, false)
+			db, err := e.openDB(cmd.Context(), false)
 			if err != nil {
 				return err
 			}
@@ -118,10 +117,26 @@ func keysCmd(e *env) *cobra.Command {
 			if err := store.RevokeKey(cmd.Context(), db, args[0]); err != nil {
 				return err
 			}
-			fmt.Fprintf(e.stderr, "revoked key %s\n", args[0])
+			e.note("revoked key %s", args[0])
 			return nil
 		},
 	}
 	keys.AddCommand(create, revoke)
 	return keys
+}
+
+// note tells the operator what a command did, on standard error. A failed
+// write there has nowhere better to be reported.
+func (e *env) note(format string, args ...any) {
+	_, _ = fmt.Fprintf(e.stderr, format+"\n", args...)
+}
+
+// printKey writes a new API key, alone, on standard output. The key is
+// stored only hashed, so a write that fails must fail the command: the
+// operator would otherwise believe a key was handed over.
+func (e *env) printKey(key string) error {
+	if _, err := fmt.Fprintln(e.stdout, key); err != nil {
+		return fmt.Errorf("print the API key (it was created; revoke it and issue another): %w", err)
+	}
+	return nil
 }

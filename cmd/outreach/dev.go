@@ -131,7 +131,9 @@ func (e *env) runDev(cmd *cobra.Command) (err error) {
 	if err != nil {
 		return err
 	}
-	defer ln.Close()
+	// serveOn closes it once serving; this covers a failed start. A second
+	// close only reports that the first happened.
+	defer func() { _ = ln.Close() }()
 	if len(setVars([]string{"PUBLIC_BASE_URL"})) == 0 {
 		e.cfg.PublicBaseURL = "http://" + ln.Addr().String()
 	}
@@ -191,7 +193,9 @@ func (e *env) runDev(cmd *cobra.Command) (err error) {
 			return fmt.Errorf("the Temporal dev server stopped unexpectedly; see %s", filepath.Join(dir, temporalLogFile))
 		}
 	})
-	e.printDevBanner(ln.Addr().String(), st, time.Since(started))
+	if err := e.printDevBanner(ln.Addr().String(), st, time.Since(started)); err != nil {
+		e.log.Warn("cannot print the dev banner", "error", err)
+	}
 	return g.Wait()
 }
 
@@ -226,7 +230,7 @@ func (e *env) startDevParts(cmd *cobra.Command) (*devStack, error) {
 		return nil
 	})
 	g.Go(func() error {
-		db, err := e.openDB(cmd, true)
+		db, err := e.openDB(ctx, true)
 		if err != nil {
 			return err
 		}
@@ -274,7 +278,9 @@ func (st *devStack) stop(log *slog.Logger) {
 	}
 }
 
-func (e *env) printDevBanner(httpAddr string, st *devStack, took time.Duration) {
+// printDevBanner prints the addresses and the key on standard output, in
+// one write.
+func (e *env) printDevBanner(httpAddr string, st *devStack, took time.Duration) error {
 	base := "http://" + httpAddr
 	keyNote := "kept in " + filepath.Join(e.cfg.DataDir, devKeyFile)
 	if st.keyNew {
@@ -284,18 +290,20 @@ func (e *env) printDevBanner(httpAddr string, st *devStack, took time.Duration) 
 	if !e.cfg.UsesSQLite() {
 		dbNote = "PostgreSQL (DATABASE_URL)"
 	}
-	w := e.stdout
-	fmt.Fprintf(w, "\nBacklink Outreach Engine: dev stack ready in %.1fs\n\n", took.Seconds())
-	fmt.Fprintf(w, "  API              %s%s   (docs: %s/openapi.json)\n", base, api.BasePath, base)
-	fmt.Fprintf(w, "  API key          %s\n", st.key)
-	fmt.Fprintf(w, "                   user %s, %s\n", devUserEmail, keyNote)
-	fmt.Fprintf(w, "  Temporal Web UI  http://%s   (gRPC %s, namespace %s)\n", st.temporal.UIAddress, st.temporal.Address, e.cfg.TemporalNamespace)
-	fmt.Fprintf(w, "  Dev mailbox      SMTP %s (captures every e-mail), IMAP %s (user %s, password %s)\n",
+	var b []byte
+	b = fmt.Appendf(b, "\nBacklink Outreach Engine: dev stack ready in %.1fs\n\n", took.Seconds())
+	b = fmt.Appendf(b, "  API              %s%s   (docs: %s/openapi.json)\n", base, api.BasePath, base)
+	b = fmt.Appendf(b, "  API key          %s\n", st.key)
+	b = fmt.Appendf(b, "                   user %s, %s\n", devUserEmail, keyNote)
+	b = fmt.Appendf(b, "  Temporal Web UI  http://%s   (gRPC %s, namespace %s)\n", st.temporal.UIAddress, st.temporal.Address, e.cfg.TemporalNamespace)
+	b = fmt.Appendf(b, "  Dev mailbox      SMTP %s (captures every e-mail), IMAP %s (user %s, password %s)\n",
 		st.box.SMTPAddr(), st.box.IMAPAddr(), devIMAPUser, devIMAPPassword)
-	fmt.Fprintf(w, "                   %s%s/dev/mailbox/messages lists what was sent; replies poll every %s\n",
+	b = fmt.Appendf(b, "                   %s%s/dev/mailbox/messages lists what was sent; replies poll every %s\n",
 		base, api.BasePath, e.cfg.ReplyPollInterval)
-	fmt.Fprintf(w, "  Data             %s (%s); delete the directory to start over\n\n", e.cfg.DataDir, dbNote)
-	fmt.Fprintf(w, "Walk through a campaign:  sh examples/quickstart.sh      Stop: Ctrl-C\n\n")
+	b = fmt.Appendf(b, "  Data             %s (%s); delete the directory to start over\n\n", e.cfg.DataDir, dbNote)
+	b = append(b, "Walk through a campaign:  sh examples/quickstart.sh      Stop: Ctrl-C\n\n"...)
+	_, err := e.stdout.Write(b)
+	return err
 }
 
 // setVars answers which of names are set (non-empty) in the environment.
@@ -397,7 +405,9 @@ func reapTemporal(ctx context.Context, dir string, log *slog.Logger) (bool, erro
 	if err != nil {
 		return false, fmt.Errorf("temporal pid file: %w", err)
 	}
-	defer os.Remove(path)
+	// Whatever it names is dealt with below; a pid file that cannot be
+	// removed is read again next time, with the same checks.
+	defer func() { _ = os.Remove(path) }()
 	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
 	if err != nil || pid <= 1 {
 		return false, nil
@@ -448,12 +458,12 @@ func (p process) runs(dbFile string) bool {
 
 func processOf(ctx context.Context, pid int) process {
 	id := strconv.Itoa(pid)
-	if stat, err := os.ReadFile("/proc/" + id + "/stat"); err == nil {
+	if stat, err := os.ReadFile("/proc/" + id + "/stat"); err == nil { //nolint:gosec // id is a number
 		p := process{exists: true}
 		if i := bytes.LastIndexByte(stat, ')'); i >= 0 && i+2 < len(stat) {
 			p.zombie = stat[i+2] == 'Z' || stat[i+2] == 'X'
 		}
-		cmd, _ := os.ReadFile("/proc/" + id + "/cmdline")
+		cmd, _ := os.ReadFile("/proc/" + id + "/cmdline") //nolint:gosec // id is a number
 		p.cmdline = strings.TrimSpace(strings.ReplaceAll(string(cmd), "\x00", " "))
 		return p
 	} else if _, err := os.Stat("/proc/self"); err == nil {

@@ -52,7 +52,7 @@ func outreachBinary(t testing.TB) string {
 		binPath = filepath.Join(dir, "outreach")
 		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
 		if err != nil {
-			binErr = fmt.Errorf("go build: %v: %s", err, out)
+			binErr = fmt.Errorf("go build: %w: %s", err, out)
 		}
 	})
 	if binErr != nil {
@@ -85,7 +85,7 @@ func freePort(t testing.TB) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
+	defer func() { _ = ln.Close() }()
 	return ln.Addr().(*net.TCPAddr).Port //nolint:forcetypeassert // tcp
 }
 
@@ -276,7 +276,7 @@ func (s *devSetup) call(t testing.TB, key, method, path string, body, out any, w
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	b, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != want {
 		t.Fatalf("%s %s: status %d, want %d: %s", method, path, resp.StatusCode, want, b)
@@ -531,7 +531,7 @@ func TestDevBusyPort(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer busy.Close()
+			defer func() { _ = busy.Close() }()
 			p := s.start(t)
 			if err := p.wait(2 * time.Minute); err == nil {
 				t.Fatal("outreach dev started on a busy port")
@@ -545,14 +545,14 @@ func TestDevBusyPort(t *testing.T) {
 				t.Errorf("last line %q should name the address and %s\nstderr:\n%s", last, tc.variable, p.stderr)
 			}
 			// Nothing left behind: every other port is free again.
-			busy.Close()
+			_ = busy.Close()
 			for _, port := range []int{s.http, s.temporal, s.ui, s.smtp, s.imapPort} {
 				ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
 				if err != nil {
 					t.Errorf("port %d still taken after the failed start: %v", port, err)
 					continue
 				}
-				ln.Close()
+				_ = ln.Close()
 			}
 		})
 	}
@@ -650,7 +650,7 @@ func TestDevInterruptDuringStart(t *testing.T) {
 			t.Errorf("port %d still taken after Ctrl-C: %v", port, err)
 			continue
 		}
-		ln.Close()
+		_ = ln.Close()
 	}
 	if _, err := os.Stat(filepath.Join(s.dir, temporalPIDFile)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("temporal pid file left after Ctrl-C: %v", err)

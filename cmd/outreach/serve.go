@@ -23,7 +23,7 @@ func serveCmd(e *env) *cobra.Command {
 		Short: "run the HTTP API",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			db, err := e.openDB(cmd, false)
+			db, err := e.openDB(cmd.Context(), false)
 			if err != nil {
 				return err
 			}
@@ -56,7 +56,8 @@ func (e *env) newAPI(db *gorm.DB, tc client.Client, extra ...func(*api.Server)) 
 // serveHTTP listens on HTTP_ADDR until ctx ends (SIGINT/SIGTERM), then
 // drains in-flight requests for up to 30 s.
 func serveHTTP(ctx context.Context, e *env, h http.Handler) error {
-	ln, err := net.Listen("tcp", e.cfg.HTTPAddr)
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", e.cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("HTTP_ADDR %s: %w", e.cfg.HTTPAddr, err)
 	}

@@ -20,7 +20,7 @@ func workerCmd(e *env) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			db, err := e.openDB(cmd, false)
+			db, err := e.openDB(cmd.Context(), false)
 			if err != nil {
 				return err
 			}

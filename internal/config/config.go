@@ -176,8 +176,10 @@ func (c Config) check() error {
 		}
 	}
 	for _, a := range []struct{ name, addr string }{
-		{"HTTP_ADDR", c.HTTPAddr}, {"TEMPORAL_ADDRESS", c.TemporalAddress},
-		{"DEV_SMTP_ADDR", c.DevSMTPAddr}, {"DEV_IMAP_ADDR", c.DevIMAPAddr},
+		{"HTTP_ADDR", c.HTTPAddr},
+		{"TEMPORAL_ADDRESS", c.TemporalAddress},
+		{"DEV_SMTP_ADDR", c.DevSMTPAddr},
+		{"DEV_IMAP_ADDR", c.DevIMAPAddr},
 	} {
 		if _, port, err := net.SplitHostPort(a.addr); err != nil || !validPort(port, true) {
 			return fmt.Errorf("%s: must be host:port (got %q)", a.name, a.addr)
@@ -187,8 +189,10 @@ func (c Config) check() error {
 		name string
 		port int
 	}{
-		{"SMTP_PORT", c.SMTPPort}, {"IMAP_PORT", c.IMAPPort},
-		{"DEV_TEMPORAL_PORT", c.DevTemporalPort}, {"DEV_TEMPORAL_UI_PORT", c.DevTemporalUIPort},
+		{"SMTP_PORT", c.SMTPPort},
+		{"IMAP_PORT", c.IMAPPort},
+		{"DEV_TEMPORAL_PORT", c.DevTemporalPort},
+		{"DEV_TEMPORAL_UI_PORT", c.DevTemporalUIPort},
 	} {
 		if p.port < 1 || p.port > 65535 {
 			return fmt.Errorf("%s: must be a port from 1 to 65535 (got %d)", p.name, p.port)

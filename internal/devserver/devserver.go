@@ -36,7 +36,7 @@ var ErrNoBinary = errors.New("the Temporal CLI is not built: run `make tools` (i
 // in the nearest directory (upwards) holding go.mod, else temporal on PATH.
 func FindBinary() (string, error) {
 	if p := os.Getenv(EnvBinary); p != "" {
-		if _, err := os.Stat(p); err != nil {
+		if _, err := os.Stat(p); err != nil { //nolint:gosec // the operator names the binary to run
 			return "", fmt.Errorf("%s=%s: %w", EnvBinary, p, err)
 		}
 		return p, nil
@@ -106,7 +106,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	if ip == "" {
 		ip = "127.0.0.1"
 	}
-	port, err := portOrFree(ip, o.Port)
+	port, err := portOrFree(ctx, ip, o.Port)
 	if err != nil {
 		return nil, err
 	}
@@ -119,7 +119,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	if o.Headless {
 		args = append(args, "--headless")
 	} else {
-		ui, err := portOrFree(ip, o.UIPort)
+		ui, err := portOrFree(ctx, ip, o.UIPort)
 		if err != nil {
 			return nil, err
 		}
@@ -136,7 +136,9 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	for name, typ := range SearchAttributes {
 		args = append(args, "--search-attribute", name+"="+typ)
 	}
-	cmd := exec.Command(bin, args...) //nolint:gosec // the binary is ours, the arguments are built here
+	// Not tied to ctx: ctx bounds the start, and `outreach dev` stops the
+	// server itself (Stop) after its worker has drained.
+	cmd := exec.Command(bin, args...) //nolint:gosec,noctx // the binary is ours, the arguments are built here
 	out := o.Output
 	if out == nil {
 		out = io.Discard
@@ -167,7 +169,10 @@ func (s *Server) waitHealthy(ctx context.Context, timeout time.Duration) error {
 	for {
 		select {
 		case <-s.done:
-			return fmt.Errorf("temporal dev server exited during start-up: %v", s.waitErr)
+			if s.waitErr == nil {
+				return errors.New("temporal dev server exited during start-up")
+			}
+			return fmt.Errorf("temporal dev server exited during start-up: %w", s.waitErr)
 		default:
 		}
 		c, err := client.DialContext(ctx, client.Options{HostPort: s.Address, Namespace: s.Namespace, Logger: quietLogger{}})
@@ -216,16 +221,20 @@ func (s *Server) PID() int { return s.cmd.Process.Pid }
 // Done is closed when the server process has exited.
 func (s *Server) Done() <-chan struct{} { return s.done }
 
-func portOrFree(ip string, p int) (int, error) {
+func portOrFree(ctx context.Context, ip string, p int) (int, error) {
 	if p != 0 {
 		return p, nil
 	}
-	ln, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", net.JoinHostPort(ip, "0"))
 	if err != nil {
 		return 0, fmt.Errorf("find a free port: %w", err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil //nolint:forcetypeassert // tcp listener
+	port := ln.Addr().(*net.TCPAddr).Port //nolint:forcetypeassert // tcp listener
+	if err := ln.Close(); err != nil {
+		return 0, fmt.Errorf("find a free port: %w", err)
+	}
+	return port, nil
 }
 
 // quietLogger silences the SDK while polling for health.

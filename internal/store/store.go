@@ -38,7 +38,7 @@ const (
 
 // DialectOf tells which database db talks to.
 func DialectOf(db *gorm.DB) Dialect {
-	if db.Dialector.Name() == "postgres" {
+	if db.Name() == "postgres" {
 		return Postgres
 	}
 	return SQLite

@@ -35,8 +35,10 @@ func TestSchemaRoundTrip(t *testing.T) {
 			t.Fatalf("json columns did not round-trip: %+v", got)
 		}
 		now := time.Now().UTC()
-		lead := models.Lead{ID: "l1", CampaignID: "c1", UserID: "u1", WebsiteURL: "https://x.com", NormalizedURL: "x.com",
-			Source: models.SourceManual, Status: models.StatusDiscovered, StatusChangedAt: now}
+		lead := models.Lead{
+			ID: "l1", CampaignID: "c1", UserID: "u1", WebsiteURL: "https://x.com", NormalizedURL: "x.com",
+			Source: models.SourceManual, Status: models.StatusDiscovered, StatusChangedAt: now,
+		}
 		if err := db.Create(&lead).Error; err != nil {
 			t.Fatal(err)
 		}
