@@ -38,7 +38,7 @@ func (e *TemporalEngine) PollReplies(ctx context.Context) (workflows.ReplyPollRe
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
 	run, err := e.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID:                       workflows.ReplyPollNowWorkflowID,
+		ID:                       workflows.ReplyPollNowWorkflowID(e.TaskQueue),
 		TaskQueue:                e.TaskQueue,
 		WorkflowIDReusePolicy:    enums.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
 		WorkflowIDConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,

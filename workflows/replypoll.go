@@ -15,13 +15,6 @@ import (
 // are idempotent: the poll keeps checkpoints and deduplicates, the delivery
 // works from the replies' pending effects.
 const (
-	// ReplyPollScheduleID names the schedule; its runs get workflow ids
-	// starting with it.
-	ReplyPollScheduleID = "reply-poll"
-	// ReplyPollNowWorkflowID is the id of a poll asked for through the API.
-	// A second request while one runs joins it instead of starting another.
-	ReplyPollNowWorkflowID = "reply-poll/now"
-
 	ActivityPollReplies         = "PollReplies"
 	ActivityDeliverReplyEffects = "DeliverReplyEffects"
 
@@ -29,6 +22,22 @@ const (
 	// cannot succeed until one is.
 	ErrTypeRepliesNotConfigured = "RepliesNotConfigured"
 )
+
+// The ids below are scoped by task queue. Every other workflow id carries a
+// random entity id, but these are fixed names, and two deployments (each
+// with its own database, mailbox and TEMPORAL_TASK_QUEUE) may share a
+// namespace: with one id for all, a poll asked of one deployment joined the
+// other's run and answered its counts without reading its own mailbox, and
+// each worker start moved the one schedule to its own queue.
+
+// ReplyPollScheduleID names the schedule of the workers on taskQueue; its
+// runs get workflow ids starting with it.
+func ReplyPollScheduleID(taskQueue string) string { return "reply-poll:" + taskQueue }
+
+// ReplyPollNowWorkflowID is the id of a poll asked for through the API of
+// the deployment on taskQueue. A second request while one runs joins it
+// instead of starting another.
+func ReplyPollNowWorkflowID(taskQueue string) string { return "reply-poll-now:" + taskQueue }
 
 // ReplyPollInput says who asked for a poll: "schedule" or "api".
 type ReplyPollInput struct {

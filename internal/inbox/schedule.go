@@ -13,16 +13,18 @@ import (
 	"github.com/backlinkoutreach/outreach/workflows"
 )
 
-// EnsureSchedule creates the reply-poll schedule, or brings an existing one
-// to the given interval and task queue: every worker calls it at start, so
-// it must be idempotent. Runs that would overlap a running poll are skipped.
+// EnsureSchedule creates the reply-poll schedule of the workers on
+// taskQueue, or brings an existing one to the given interval: every worker
+// calls it at start, so it must be idempotent. Runs that would overlap a
+// running poll are skipped.
 func EnsureSchedule(ctx context.Context, c client.Client, taskQueue string, every time.Duration) error {
 	if every <= 0 {
 		return errors.New("reply poll interval must be positive")
 	}
+	id := workflows.ReplyPollScheduleID(taskQueue)
 	spec := client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: every}}}
 	action := &client.ScheduleWorkflowAction{
-		ID:        workflows.ReplyPollScheduleID,
+		ID:        id,
 		Workflow:  workflows.ReplyPollWorkflowName,
 		TaskQueue: taskQueue,
 		Args:      []any{workflows.ReplyPollInput{Trigger: "schedule"}},
@@ -31,7 +33,7 @@ func EnsureSchedule(ctx context.Context, c client.Client, taskQueue string, ever
 	}
 	sc := c.ScheduleClient()
 	_, err := sc.Create(ctx, client.ScheduleOptions{
-		ID:      workflows.ReplyPollScheduleID,
+		ID:      id,
 		Spec:    spec,
 		Action:  action,
 		Overlap: enums.SCHEDULE_OVERLAP_POLICY_SKIP,
@@ -43,7 +45,7 @@ func EnsureSchedule(ctx context.Context, c client.Client, taskQueue string, ever
 	if !errors.Is(err, temporal.ErrScheduleAlreadyRunning) {
 		return fmt.Errorf("create reply-poll schedule: %w", err)
 	}
-	h := sc.GetHandle(ctx, workflows.ReplyPollScheduleID)
+	h := sc.GetHandle(ctx, id)
 	err = h.Update(ctx, client.ScheduleUpdateOptions{
 		DoUpdate: func(in client.ScheduleUpdateInput) (*client.ScheduleUpdate, error) {
 			s := in.Description.Schedule

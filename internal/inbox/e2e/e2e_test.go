@@ -142,7 +142,12 @@ func newRig(t testing.TB, d store.Dialect) *rig {
 
 func (r *rig) do(method, path, ctype string, body []byte) (int, []byte) {
 	r.t.Helper()
-	req := httptest.NewRequestWithContext(r.ctx, method, path, bytes.NewReader(body))
+	return r.doCtx(r.ctx, method, path, ctype, body)
+}
+
+func (r *rig) doCtx(ctx context.Context, method, path, ctype string, body []byte) (int, []byte) {
+	r.t.Helper()
+	req := httptest.NewRequestWithContext(ctx, method, path, bytes.NewReader(body))
 	if ctype != "" {
 		req.Header.Set("Content-Type", ctype)
 	}
@@ -258,16 +263,45 @@ func (r *rig) appendMail(raw string) {
 	r.imap.Append(r.t, r.imap.Client(r.t), "INBOX", []byte(strings.ReplaceAll(raw, "\n", "\r\n")), time.Now())
 }
 
+// poll asks for a poll through the API. A poll of a few messages takes
+// seconds; a minute means it waits on something else.
 func (r *rig) poll() api.PollOut {
 	r.t.Helper()
+	ctx, cancel := context.WithTimeout(r.ctx, time.Minute)
+	defer cancel()
+	code, body := r.doCtx(ctx, http.MethodPost, api.BasePath+"/replies/poll", "", nil)
+	if code != http.StatusOK {
+		r.t.Fatalf("POST /replies/poll: status %d: %s", code, body)
+	}
 	var out api.PollOut
-	r.call(http.MethodPost, "/replies/poll", nil, http.StatusOK, &out)
+	if err := json.Unmarshal(body, &out); err != nil {
+		r.t.Fatal(err)
+	}
 	return out
+}
+
+// otherDeploymentPolling starts a reply poll as another deployment sharing
+// the namespace would (its own task queue, database and mailbox), left
+// running for the test: no worker listens on that queue.
+func (r *rig) otherDeploymentPolling() {
+	r.t.Helper()
+	queue := "e2e-other-" + models.NewID()
+	run, err := r.client.ExecuteWorkflow(r.ctx, client.StartWorkflowOptions{
+		ID: workflows.ReplyPollNowWorkflowID(queue), TaskQueue: queue, WorkflowExecutionTimeout: 10 * time.Minute,
+	}, workflows.ReplyPollWorkflowName, workflows.ReplyPollInput{Trigger: "api"})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	r.t.Cleanup(func() { _ = r.client.TerminateWorkflow(context.Background(), run.GetID(), run.GetRunID(), "test over") })
 }
 
 // A reply in the thread, a colleague's reply in the same thread and a hard
 // bounce, found by POST /replies/poll: each lead moves and its follow-up is
-// never sent; the lead nobody answered gets its follow-up.
+// never sent; the lead nobody answered gets its follow-up. A poll running
+// meanwhile for another deployment in the namespace (as the SQLite and
+// PostgreSQL runs of this test are to each other) is neither joined nor
+// waited for: with one workflow id for every deployment, this poll once
+// joined the other run and answered its counts (0 found here).
 func TestPollStopsAnsweredLeads(t *testing.T) {
 	t.Parallel()
 	for _, d := range storetest.Dialects() {
@@ -314,6 +348,7 @@ Subject: ` + m2.Subject + `
 
 --b--
 `)
+	r.otherDeploymentPolling()
 	out := r.poll()
 	if out.RepliesFound != 3 || out.Failed != 0 {
 		t.Fatalf("poll answered %+v, want 3 replies found", out)
@@ -486,7 +521,7 @@ func TestEnsureSchedule(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	h := r.client.ScheduleClient().GetHandle(r.ctx, workflows.ReplyPollScheduleID)
+	h := r.client.ScheduleClient().GetHandle(r.ctx, workflows.ReplyPollScheduleID(r.queue))
 	t.Cleanup(func() { _ = h.Delete(context.Background()) })
 	desc, err := h.Describe(r.ctx)
 	if err != nil {
