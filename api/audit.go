@@ -79,9 +79,6 @@ func (s *Server) listAudit(c *gin.Context) {
 			Result: a.Result, Reason: a.Reason, LegalBasis: a.LegalBasis, CreatedAt: a.CreatedAt.UTC(),
 		}
 	}
-	if next != "" {
-		tok := encodeCursor(cursorPayload{Kind: "audit", ID: next})
-		out.NextCursor = &tok
-	}
+	out.NextCursor = idCursor("audit", next)
 	c.JSON(http.StatusOK, out)
 }

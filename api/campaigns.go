@@ -398,20 +398,21 @@ func (s *Server) patchCampaign(c *gin.Context) {
 		}
 		return cols, v.Err()
 	})
-	if err != nil {
-		fail(c, err)
-		return
+	if s.campaignChanged(c, camp, err) {
+		s.respondCampaign(c, http.StatusOK, camp)
 	}
-	if !s.campaignChanged(c, camp) {
-		return
-	}
-	s.respondCampaign(c, http.StatusOK, camp)
 }
 
-// campaignChanged tells the engine; on failure it answers the error and
-// returns false. The change is already stored, and every caller is
-// idempotent, so a client retrying after a 503 converges.
-func (s *Server) campaignChanged(c *gin.Context, camp models.Campaign) bool {
+// campaignChanged follows a write of the campaign: it answers the write's
+// error, or tells the engine and answers its error; it returns true when
+// the handler still has to answer. A change the engine was not told of
+// stays stored, and every caller is idempotent, so a client retrying after
+// a 503 converges.
+func (s *Server) campaignChanged(c *gin.Context, camp models.Campaign, err error) bool {
+	if err != nil {
+		fail(c, err)
+		return false
+	}
 	if s.deps.Engine == nil {
 		return true
 	}
@@ -424,26 +425,16 @@ func (s *Server) campaignChanged(c *gin.Context, camp models.Campaign) bool {
 
 func (s *Server) archiveCampaign(c *gin.Context) {
 	camp, err := store.ArchiveCampaign(c.Request.Context(), s.db, currentUser(c).ID, currentCampaign(c).ID, s.now())
-	if err != nil {
-		fail(c, err)
-		return
+	if s.campaignChanged(c, camp, err) {
+		s.respondCampaign(c, http.StatusOK, camp)
 	}
-	if !s.campaignChanged(c, camp) {
-		return
-	}
-	s.respondCampaign(c, http.StatusOK, camp)
 }
 
 func (s *Server) unarchiveCampaign(c *gin.Context) {
 	camp, err := store.UnarchiveCampaign(c.Request.Context(), s.db, currentUser(c).ID, currentCampaign(c).ID)
-	if err != nil {
-		fail(c, err)
-		return
+	if s.campaignChanged(c, camp, err) {
+		s.respondCampaign(c, http.StatusOK, camp)
 	}
-	if !s.campaignChanged(c, camp) {
-		return
-	}
-	s.respondCampaign(c, http.StatusOK, camp)
 }
 
 // deleteCampaign hides the campaign (state deleting: sends refuse it), has

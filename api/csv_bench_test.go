@@ -47,27 +47,13 @@ func BenchmarkImportLeads(b *testing.B) {
 				*l.QualityScore, *l.RelevanceScore, *l.GuestPostLikelihood)
 		}
 		size = body.Len()
-		req := httptest.NewRequestWithContext(ctx, http.MethodPost, BasePath+"/campaigns/"+camp.ID+"/leads/import", &body)
-		req.Header.Set("Content-Type", "text/csv")
-		req.Header.Set("Authorization", "Bearer "+u.Key)
-		w := httptest.NewRecorder()
-		b.StartTimer()
-		start := time.Now()
-		ts.Srv.Handler().ServeHTTP(w, req)
-		handler = append(handler, time.Since(start))
-		b.StopTimer()
+		w, took := timedPost(b, ts, u.Key, "/campaigns/"+camp.ID+"/leads/import", "text/csv", &body)
+		handler = append(handler, took)
 		var res ImportResult
 		if w.Code != http.StatusOK || json.Unmarshal(w.Body.Bytes(), &res) != nil || res.Added != n {
 			b.Fatalf("import: status %d, %s", w.Code, truncate(w.Body.Bytes(), 300))
 		}
-
-		camp2 := benchCampaign(b, db, u.User.ID, fmt.Sprintf("baseline %d", i))
-		rows2 := benchLeads(camp2, n, rng)
-		start = time.Now()
-		if err := baselineInsert(ctx, db, rows2); err != nil {
-			b.Fatal(err)
-		}
-		baseline = append(baseline, time.Since(start))
+		baseline = append(baseline, timedBaseline(b, ctx, db, u.User.ID, fmt.Sprintf("baseline %d", i), n, rng))
 	}
 	h, base := ms(percentile(handler, 50)), ms(percentile(baseline, 50))
 	b.ReportMetric(h, "import-ms")

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"mime"
 	"mime/quotedprintable"
 	"net/http"
@@ -268,11 +267,8 @@ func (d *devRoutes) raw(c *gin.Context) {
 }
 
 func (d *devRoutes) injectReply(c *gin.Context) {
-	v := &models.ValidationError{}
-	checkQuery(c, v, "poll")
-	poll := queryPoll(c, v)
-	if err := v.Err(); err != nil {
-		fail(c, err)
+	poll, ok := queryPoll(c)
+	if !ok {
 		return
 	}
 	var in DevReplyInput
@@ -283,6 +279,7 @@ func (d *devRoutes) injectReply(c *gin.Context) {
 	if in.Kind == "" {
 		in.Kind = DevReplyHuman
 	}
+	v := &models.ValidationError{}
 	if !slices.Contains(devReplyKinds, in.Kind) {
 		v.Add("kind", "must be one of "+strings.Join(devReplyKinds, ", "))
 	}
@@ -322,30 +319,18 @@ func (d *devRoutes) injectReply(c *gin.Context) {
 }
 
 func (d *devRoutes) injectRaw(c *gin.Context) {
-	v := &models.ValidationError{}
-	checkQuery(c, v, "poll")
-	poll := queryPoll(c, v)
-	if err := v.Err(); err != nil {
-		fail(c, err)
+	poll, ok := queryPoll(c)
+	if !ok {
 		return
 	}
-	switch c.ContentType() {
-	case "message/rfc822", "text/plain":
-	default:
-		fail(c, &httpError{
-			status: http.StatusUnsupportedMediaType, code: CodeUnsupportedContent,
-			message: "send the raw message as Content-Type: message/rfc822 (or text/plain)", details: []any{},
-		})
-		return
-	}
-	raw, err := io.ReadAll(c.Request.Body)
-	if err != nil {
-		fail(c, err)
+	raw, ok := readRawMessage(c)
+	if !ok {
 		return
 	}
 	raw = crlf(raw)
 	msg, err := mail.ReadMessage(bytes.NewReader(raw))
 	if err != nil || len(msg.Header) == 0 {
+		v := &models.ValidationError{}
 		v.Add("body", "is not an RFC 5322 message: send a header block, an empty line and the body")
 		fail(c, v)
 		return
@@ -436,11 +421,20 @@ func (d *devRoutes) reply(c *gin.Context, replyID string, out *DevInjectOut) err
 	return nil
 }
 
-func queryPoll(c *gin.Context, v *models.ValidationError) bool {
-	if _, ok := c.GetQuery("poll"); !ok {
-		return true
+// queryPoll reads ?poll= (default true), the inject routes' only query
+// parameter; on bad input it answers the 422 and returns ok false.
+func queryPoll(c *gin.Context) (poll, ok bool) {
+	v := &models.ValidationError{}
+	checkQuery(c, v, "poll")
+	poll = true
+	if _, set := c.GetQuery("poll"); set {
+		poll = queryBool(c, v, "poll")
 	}
-	return queryBool(c, v, "poll")
+	if err := v.Err(); err != nil {
+		fail(c, err)
+		return false, false
+	}
+	return poll, true
 }
 
 // buildDevReply writes the message a lead's mail system would send back to

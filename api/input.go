@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net/http"
 	"slices"
 	"strconv"
 	"strings"
@@ -86,6 +87,16 @@ type cursorPayload struct {
 func encodeCursor(p cursorPayload) string {
 	b, _ := json.Marshal(p)
 	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// idCursor is the next-page token of a list paged by id alone, after the
+// row next; nil (the last page) when next is empty.
+func idCursor(kind, next string) *string {
+	if next == "" {
+		return nil
+	}
+	tok := encodeCursor(cursorPayload{Kind: kind, ID: next})
+	return &tok
 }
 
 // decodeCursor reads ?cursor= for a list of the given kind and sort; nil
@@ -228,4 +239,25 @@ func unprocessable(field, reason string) error {
 // tooMany is the 422 for a list longer than its limit.
 func tooMany(field string, got, limit int) error {
 	return unprocessable(field, fmt.Sprintf("at most %d items per request (got %d)", limit, got))
+}
+
+// readRawMessage reads a body that is one raw RFC 5322 message
+// (Content-Type message/rfc822, or text/plain); on another type or a failed
+// read it answers the error and returns false.
+func readRawMessage(c *gin.Context) ([]byte, bool) {
+	switch c.ContentType() {
+	case "message/rfc822", "text/plain":
+	default:
+		fail(c, &httpError{
+			status: http.StatusUnsupportedMediaType, code: CodeUnsupportedContent,
+			message: "send the raw message as Content-Type: message/rfc822 (or text/plain)", details: []any{},
+		})
+		return nil, false
+	}
+	raw, err := io.ReadAll(c.Request.Body)
+	if err != nil {
+		fail(c, err)
+		return nil, false
+	}
+	return raw, true
 }

@@ -28,21 +28,13 @@ const ctxLead = "lead"
 // reads the body. A lead of another campaign, even the caller's own, is not
 // found here.
 func (s *Server) loadLead() gin.HandlerFunc {
-	return func(c *gin.Context) {
-		l, err := store.LeadInCampaign(c.Request.Context(), s.db, currentCampaign(c).ID, c.Param("lead_id"))
-		if err != nil {
-			fail(c, err)
-			return
-		}
-		c.Set(ctxLead, l)
-		c.Next()
-	}
+	return resolve(ctxLead, func(c *gin.Context) (models.Lead, error) {
+		return store.LeadInCampaign(c.Request.Context(), s.db, currentCampaign(c).ID, c.Param("lead_id"))
+	})
 }
 
 // currentLead is the lead loadLead resolved.
-func currentLead(c *gin.Context) models.Lead {
-	return c.MustGet(ctxLead).(models.Lead) //nolint:forcetypeassert // set by loadLead
-}
+func currentLead(c *gin.Context) models.Lead { return resolved[models.Lead](c, ctxLead) }
 
 // LeadOut is a lead as the API shows it.
 type LeadOut struct {

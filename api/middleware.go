@@ -153,26 +153,39 @@ func (s *Server) authenticate() gin.HandlerFunc {
 }
 
 // currentUser is the authenticated caller; routes behind authenticate only.
-func currentUser(c *gin.Context) models.User {
-	return c.MustGet(ctxUser).(models.User) //nolint:forcetypeassert // set by authenticate
+func currentUser(c *gin.Context) models.User { return resolved[models.User](c, ctxUser) }
+
+// resolve is the middleware of a route group with a path parameter: find
+// turns the parameter into the caller's row, kept under key for the
+// handler, or answers find's error (a not-found error maps to the
+// resource's own 404 code) before any handler reads the body.
+func resolve[T any](key string, find func(c *gin.Context) (T, error)) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		row, err := find(c)
+		if err != nil {
+			fail(c, err)
+			return
+		}
+		c.Set(key, row)
+		c.Next()
+	}
+}
+
+// resolved is the row resolve (or authenticate) kept under key.
+func resolved[T any](c *gin.Context, key string) T {
+	return c.MustGet(key).(T) //nolint:forcetypeassert // set under this key with this type
 }
 
 // loadCampaign resolves :id to a campaign the caller owns, or answers 404
 // BacklinkCampaignNotFoundError, before any handler looks at the body. Every
 // route under /campaigns/:id goes through it: that is the ownership rule.
 func (s *Server) loadCampaign() gin.HandlerFunc {
-	return func(c *gin.Context) {
-		camp, err := store.CampaignForUser(c.Request.Context(), s.db, currentUser(c).ID, c.Param("id"))
-		if err != nil {
-			fail(c, err)
-			return
-		}
-		c.Set(ctxCampaign, camp)
-		c.Next()
-	}
+	return resolve(ctxCampaign, func(c *gin.Context) (models.Campaign, error) {
+		return store.CampaignForUser(c.Request.Context(), s.db, currentUser(c).ID, c.Param("id"))
+	})
 }
 
 // currentCampaign is the campaign loadCampaign resolved.
 func currentCampaign(c *gin.Context) models.Campaign {
-	return c.MustGet(ctxCampaign).(models.Campaign) //nolint:forcetypeassert // set by loadCampaign
+	return resolved[models.Campaign](c, ctxCampaign)
 }

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strings"
@@ -77,6 +78,28 @@ func (s *Server) revertState(c *gin.Context, camp models.Campaign, prev models.C
 	}
 }
 
+// setStateAndSignal stores the move from to to, then signals the workflow;
+// when the signal fails the move is undone and the error answered (503
+// when Temporal is unreachable), so sending never starts unannounced and
+// the client may retry.
+func (s *Server) setStateAndSignal(c *gin.Context, action string, to, from models.CampaignState,
+	signal func(context.Context, models.Campaign) error,
+) {
+	camp, prev, changed, err := s.setState(c, action, to, from)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	if err := signal(c.Request.Context(), camp); err != nil {
+		if changed {
+			s.revertState(c, camp, prev)
+		}
+		fail(c, err)
+		return
+	}
+	s.respondCampaign(c, http.StatusOK, camp)
+}
+
 // LaunchProblemOut is one lead whose e-mail would go out broken.
 type LaunchProblemOut struct {
 	Field        string   `json:"field"`
@@ -126,19 +149,7 @@ func (s *Server) launchCampaign(c *gin.Context) {
 			return
 		}
 	}
-	camp, prev, changed, err := s.setState(c, "launch", models.CampaignActive, models.CampaignDraft)
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	if err := eng.Launch(ctx, camp); err != nil {
-		if changed {
-			s.revertState(c, camp, prev)
-		}
-		fail(c, err)
-		return
-	}
-	s.respondCampaign(c, http.StatusOK, camp)
+	s.setStateAndSignal(c, "launch", models.CampaignActive, models.CampaignDraft, eng.Launch)
 }
 
 func (s *Server) pauseCampaign(c *gin.Context) {
@@ -167,19 +178,7 @@ func (s *Server) resumeCampaign(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	camp, prev, changed, err := s.setState(c, "resume", models.CampaignActive, models.CampaignPaused)
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	if err := eng.Resume(c.Request.Context(), camp); err != nil {
-		if changed {
-			s.revertState(c, camp, prev)
-		}
-		fail(c, err)
-		return
-	}
-	s.respondCampaign(c, http.StatusOK, camp)
+	s.setStateAndSignal(c, "resume", models.CampaignActive, models.CampaignPaused, eng.Resume)
 }
 
 // LeadStatusInput changes one lead's status.
@@ -327,10 +326,7 @@ func (s *Server) listAttempts(c *gin.Context) {
 			CreatedAt: a.CreatedAt.UTC(), UpdatedAt: a.UpdatedAt.UTC(), SendingAt: utcPtr(a.SendingAt), SentAt: utcPtr(a.SentAt),
 		}
 	}
-	if next != "" {
-		tok := encodeCursor(cursorPayload{Kind: "attempts", ID: next})
-		out.NextCursor = &tok
-	}
+	out.NextCursor = idCursor("attempts", next)
 	c.JSON(http.StatusOK, out)
 }
 
@@ -364,10 +360,7 @@ func (s *Server) listFollowUps(c *gin.Context) {
 		return
 	}
 	out := FollowUpList{Items: items}
-	if next != "" {
-		tok := encodeCursor(cursorPayload{Kind: "follow-ups", ID: next})
-		out.NextCursor = &tok
-	}
+	out.NextCursor = idCursor("follow-ups", next)
 	c.JSON(http.StatusOK, out)
 }
 

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -127,18 +126,8 @@ type InboundOut struct {
 // webhook) through the same pipeline as polled mail. Only the caller's
 // e-mails can match it.
 func (s *Server) inboundReply(c *gin.Context) {
-	switch c.ContentType() {
-	case "message/rfc822", "text/plain":
-	default:
-		fail(c, &httpError{
-			status: http.StatusUnsupportedMediaType, code: CodeUnsupportedContent,
-			message: "send the raw message as Content-Type: message/rfc822 (or text/plain)", details: []any{},
-		})
-		return
-	}
-	raw, err := io.ReadAll(c.Request.Body)
-	if err != nil {
-		fail(c, err)
+	raw, ok := readRawMessage(c)
+	if !ok {
 		return
 	}
 	if len(bytes.TrimSpace(raw)) == 0 {
@@ -214,10 +203,7 @@ func (s *Server) listReplies(c *gin.Context) {
 		}
 		out.Items[i] = replyOut(r, e)
 	}
-	if next != "" {
-		tok := encodeCursor(cursorPayload{Kind: "replies", ID: next})
-		out.NextCursor = &tok
-	}
+	out.NextCursor = idCursor("replies", next)
 	c.JSON(http.StatusOK, out)
 }
 
@@ -233,20 +219,12 @@ func replyIDs(rs []models.Reply) []string {
 // leads, or answers 404 BacklinkReplyNotFoundError (another user's reply, an
 // unmatched one, a malformed id) before the handler reads the body.
 func (s *Server) loadReply() gin.HandlerFunc {
-	return func(c *gin.Context) {
-		r, err := store.ReplyForUser(c.Request.Context(), s.db, currentUser(c).ID, c.Param("reply_id"))
-		if err != nil {
-			fail(c, err)
-			return
-		}
-		c.Set(ctxReply, r)
-		c.Next()
-	}
+	return resolve(ctxReply, func(c *gin.Context) (models.Reply, error) {
+		return store.ReplyForUser(c.Request.Context(), s.db, currentUser(c).ID, c.Param("reply_id"))
+	})
 }
 
-func currentReply(c *gin.Context) models.Reply {
-	return c.MustGet(ctxReply).(models.Reply) //nolint:forcetypeassert // set by loadReply
-}
+func currentReply(c *gin.Context) models.Reply { return resolved[models.Reply](c, ctxReply) }
 
 // ReplyPatch reclassifies a reply.
 type ReplyPatch struct {

@@ -53,14 +53,9 @@ func (s *Server) putSequence(c *gin.Context) {
 		camp.Settings.Sequence = in.Steps
 		return []string{"settings"}, nil
 	})
-	if err != nil {
-		fail(c, err)
-		return
+	if s.campaignChanged(c, camp, err) {
+		s.respondSequence(c, camp)
 	}
-	if !s.campaignChanged(c, camp) {
-		return
-	}
-	s.respondSequence(c, camp)
 }
 
 func (s *Server) getSequence(c *gin.Context) {

@@ -134,10 +134,7 @@ func (s *Server) listSuppressions(c *gin.Context) {
 	for i, r := range rows {
 		out.Items[i] = suppressionOut(r, false)
 	}
-	if next != "" {
-		tok := encodeCursor(cursorPayload{Kind: "suppression", ID: next})
-		out.NextCursor = &tok
-	}
+	out.NextCursor = idCursor("suppression", next)
 	c.JSON(http.StatusOK, out)
 }
 

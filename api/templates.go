@@ -25,19 +25,13 @@ const ctxTemplate = "template"
 // answers 404 BacklinkTemplateNotFoundError before any handler reads the
 // body.
 func (s *Server) loadTemplate() gin.HandlerFunc {
-	return func(c *gin.Context) {
-		t, err := store.TemplateForUser(c.Request.Context(), s.db, currentUser(c).ID, c.Param("template_id"))
-		if err != nil {
-			fail(c, err)
-			return
-		}
-		c.Set(ctxTemplate, t)
-		c.Next()
-	}
+	return resolve(ctxTemplate, func(c *gin.Context) (models.Template, error) {
+		return store.TemplateForUser(c.Request.Context(), s.db, currentUser(c).ID, c.Param("template_id"))
+	})
 }
 
 func currentTemplate(c *gin.Context) models.Template {
-	return c.MustGet(ctxTemplate).(models.Template) //nolint:forcetypeassert // set by loadTemplate
+	return resolved[models.Template](c, ctxTemplate)
 }
 
 // TemplateInput is the body of POST and PUT /emails/templates. PUT replaces
@@ -162,10 +156,7 @@ func (s *Server) listTemplates(c *gin.Context) {
 	for i, t := range ts {
 		out.Items[i] = templateOut(t)
 	}
-	if next != "" {
-		tok := encodeCursor(cursorPayload{Kind: "templates", ID: next})
-		out.NextCursor = &tok
-	}
+	out.NextCursor = idCursor("templates", next)
 	c.JSON(http.StatusOK, out)
 }
 

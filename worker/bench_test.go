@@ -17,6 +17,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/backlinkoutreach/outreach/api"
+	"github.com/backlinkoutreach/outreach/internal/enginetest"
 	"github.com/backlinkoutreach/outreach/internal/store"
 	"github.com/backlinkoutreach/outreach/internal/storetest"
 	"github.com/backlinkoutreach/outreach/models"
@@ -42,7 +43,7 @@ func baselineFlow(ctx workflow.Context, n int) (int, error) {
 	return out, err
 }
 
-func registerBaseline(w sdkworker.Worker) {
+func registerBaseline(_ *enginetest.Rig, w sdkworker.Worker) {
 	w.RegisterWorkflowWithOptions(baselineFlow, workflow.RegisterOptions{Name: baselineWorkflow})
 	w.RegisterActivityWithOptions(baselineActivity, activity.RegisterOptions{Name: "BaselineActivity"})
 }
@@ -61,12 +62,12 @@ func runBaseline(b *testing.B, r *rig, n int) float64 {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			run, err := r.client.ExecuteWorkflow(r.ctx, client.StartWorkflowOptions{
-				ID: fmt.Sprintf("baseline/%s/%d", r.queue, i), TaskQueue: r.queue,
+			run, err := r.Client.ExecuteWorkflow(r.Ctx, client.StartWorkflowOptions{
+				ID: fmt.Sprintf("baseline/%s/%d", r.Queue, i), TaskQueue: r.Queue,
 			}, baselineWorkflow, i)
 			if err == nil {
 				var out int
-				err = run.Get(r.ctx, &out)
+				err = run.Get(r.Ctx, &out)
 			}
 			if err != nil {
 				errs <- err
@@ -89,33 +90,33 @@ func runBaseline(b *testing.B, r *rig, n int) float64 {
 func BenchmarkThroughput(b *testing.B) {
 	const n = 1000
 	for range b.N {
-		r := newRig(b, benchDialect(), rigOptions{register: registerBaseline})
+		r := newRig(b, benchDialect(), enginetest.Options{Register: registerBaseline})
 		base := runBaseline(b, r, n)
 
 		var camp api.CampaignOut
-		r.call(http.MethodPost, "/campaigns", map[string]any{
+		r.Call(http.MethodPost, "/campaigns", map[string]any{
 			"name": "Throughput", "keywords": []string{"SaaS"},
-			"settings": fastSettings(0),
+			"settings": enginetest.FastSettings(0),
 		}, http.StatusCreated, &camp)
-		r.launch(camp.ID)
+		r.Launch(camp.ID)
 		start := time.Now()
 		stopTrace := r.trace(b, camp.ID, start)
-		r.addLeads(camp.ID, 0, n)
-		r.waitMessages(n, 10*time.Minute)
+		r.AddLeads(camp.ID, 0, n)
+		r.WaitMessages(n, 10*time.Minute)
 		stopTrace()
-		waitFor(b, 5*time.Minute, "leads contacted", func() (bool, string) {
-			got := r.count(&models.Lead{}, "campaign_id = ? AND status = ?", camp.ID, models.StatusContacted)
+		enginetest.WaitFor(b, 5*time.Minute, "leads contacted", func() (bool, string) {
+			got := r.Count(&models.Lead{}, "campaign_id = ? AND status = ?", camp.ID, models.StatusContacted)
 			return got == n, fmt.Sprintf("%d of %d", got, n)
 		})
 		ours := float64(n) / time.Since(start).Seconds()
-		if r.smtp.Count() != n || len(r.smtp.CountByMessageID()) != n {
-			b.Fatalf("%d messages, %d distinct", r.smtp.Count(), len(r.smtp.CountByMessageID()))
+		if r.SMTP.Count() != n || len(r.SMTP.CountByMessageID()) != n {
+			b.Fatalf("%d messages, %d distinct", r.SMTP.Count(), len(r.SMTP.CountByMessageID()))
 		}
 		b.ReportMetric(ours, "leads_contacted/s")
 		b.ReportMetric(base, "baseline_workflows/s")
 		b.ReportMetric(ours/base, "ratio")
 		b.Logf("throughput (%s): %.1f leads contacted/s vs baseline %.1f one-activity workflows/s: %.2fx (goal >= 0.5x)",
-			r.dialect, ours, base, ours/base)
+			r.Dialect, ours, base, ours/base)
 	}
 }
 
@@ -125,26 +126,26 @@ func BenchmarkThroughput(b *testing.B) {
 func BenchmarkScale(b *testing.B) {
 	const n = 10000
 	for range b.N {
-		r := newRig(b, benchDialect(), rigOptions{})
+		r := newRig(b, benchDialect(), enginetest.Options{})
 		var camp api.CampaignOut
-		r.call(http.MethodPost, "/campaigns", map[string]any{
+		r.Call(http.MethodPost, "/campaigns", map[string]any{
 			"name": "Scale", "keywords": []string{"SaaS"},
-			"settings": fastSettings(0),
+			"settings": enginetest.FastSettings(0),
 		}, http.StatusCreated, &camp)
 		start := time.Now()
-		r.addLeads(camp.ID, 0, n)
-		r.waitStarted(camp.ID, n, 30*time.Minute)
+		r.AddLeads(camp.ID, 0, n)
+		r.WaitStarted(camp.ID, n, 30*time.Minute)
 		elapsed := time.Since(start)
 
-		waitFor(b, 2*time.Minute, "visibility of every lead workflow", func() (bool, string) {
-			got := len(r.listWorkflows(fmt.Sprintf("CampaignId = '%s' AND WorkflowType = '%s'", camp.ID, workflows.LeadWorkflowName)))
+		enginetest.WaitFor(b, 2*time.Minute, "visibility of every lead workflow", func() (bool, string) {
+			got := len(r.ListWorkflows(fmt.Sprintf("CampaignId = '%s' AND WorkflowType = '%s'", camp.ID, workflows.LeadWorkflowName)))
 			return got == n, fmt.Sprintf("%d of %d", got, n)
 		})
 		largest, largestID := int64(0), ""
 		runs := 0
 		var token []byte
 		for {
-			resp, err := r.client.ListWorkflow(r.ctx, &workflowservice.ListWorkflowExecutionsRequest{
+			resp, err := r.Client.ListWorkflow(r.Ctx, &workflowservice.ListWorkflowExecutionsRequest{
 				Query: fmt.Sprintf("WorkflowId = '%s'", workflows.CampaignWorkflowID(camp.ID)), NextPageToken: token,
 			})
 			if err != nil {
@@ -164,11 +165,11 @@ func BenchmarkScale(b *testing.B) {
 			}
 		}
 		var leads []string
-		if err := r.db.Model(&models.Lead{}).Where("campaign_id = ?", camp.ID).Order("id").Pluck("id", &leads).Error; err != nil {
+		if err := r.DB.Model(&models.Lead{}).Where("campaign_id = ?", camp.ID).Order("id").Pluck("id", &leads).Error; err != nil {
 			b.Fatal(err)
 		}
 		for i := 0; i < len(leads); i += len(leads) / 50 {
-			d, err := r.client.DescribeWorkflow(r.ctx, workflows.LeadWorkflowID(camp.ID, leads[i]), "")
+			d, err := r.Client.DescribeWorkflow(r.Ctx, workflows.LeadWorkflowID(camp.ID, leads[i]), "")
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -183,7 +184,7 @@ func BenchmarkScale(b *testing.B) {
 		b.ReportMetric(float64(runs), "campaign_runs")
 		b.ReportMetric(float64(n)/elapsed.Seconds(), "lead_workflows_started/s")
 		b.Logf("scale (%s): %d lead workflows started in %s over %d campaign runs; largest history %d events (%s), limit 10,240",
-			r.dialect, n, elapsed.Round(time.Second), runs, largest, largestID)
+			r.Dialect, n, elapsed.Round(time.Second), runs, largest, largestID)
 	}
 }
 
@@ -199,8 +200,8 @@ func (r *rig) trace(b *testing.B, campaignID string, start time.Time) func() {
 				return
 			case <-t.C:
 				var started int64
-				r.db.Model(&models.Lead{}).Where("campaign_id = ? AND workflow_started = ?", campaignID, true).Count(&started)
-				b.Logf("%5.1fs: %d lead workflows started, %d messages", time.Since(start).Seconds(), started, r.smtp.Count())
+				r.DB.Model(&models.Lead{}).Where("campaign_id = ? AND workflow_started = ?", campaignID, true).Count(&started)
+				b.Logf("%5.1fs: %d lead workflows started, %d messages", time.Since(start).Seconds(), started, r.SMTP.Count())
 			}
 		}
 	}()

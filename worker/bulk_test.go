@@ -1,6 +1,7 @@
 package worker_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -8,15 +9,16 @@ import (
 	"time"
 
 	"github.com/backlinkoutreach/outreach/api"
+	"github.com/backlinkoutreach/outreach/internal/enginetest"
 	"github.com/backlinkoutreach/outreach/internal/storetest"
 	"github.com/backlinkoutreach/outreach/models"
 	"github.com/backlinkoutreach/outreach/workflows"
 )
 
 func bulk(r *rig, campaignID string, ids []string, status models.LeadStatus) workflows.BulkStatusResult {
-	r.t.Helper()
+	r.T.Helper()
 	var res workflows.BulkStatusResult
-	r.call(http.MethodPatch, "/campaigns/"+campaignID+"/leads/bulk-status", map[string]any{"lead_ids": ids, "status": status},
+	r.Call(http.MethodPatch, "/campaigns/"+campaignID+"/leads/bulk-status", map[string]any{"lead_ids": ids, "status": status},
 		http.StatusOK, &res)
 	return res
 }
@@ -28,9 +30,9 @@ func TestBulkStatusOnAThousandLeads(t *testing.T) {
 	for _, d := range storetest.Dialects() {
 		t.Run(string(d), func(t *testing.T) {
 			t.Parallel()
-			r := newRig(t, d, rigOptions{})
-			camp, _ := r.createCampaign("Bulk", fastSettings(0), 0)
-			other, otherLeads := r.createCampaign("Other", fastSettings(0), 20)
+			r := newRig(t, d, enginetest.Options{})
+			camp, _ := r.CreateCampaign("Bulk", enginetest.FastSettings(0), 0)
+			other, otherLeads := r.CreateCampaign("Other", enginetest.FastSettings(0), 20)
 			// The leads are stored in the statuses the request meets (as
 			// earlier replies and manual changes would have left them):
 			// 700 discovered, 100 contacted, 180 replied, 20 placed. The
@@ -39,15 +41,15 @@ func TestBulkStatusOnAThousandLeads(t *testing.T) {
 			leads := r.insertLeads(camp.ID, map[models.LeadStatus]int{
 				models.StatusPlaced: 20, models.StatusReplied: 180, models.StatusContacted: 100, models.StatusDiscovered: 700,
 			})
-			if err := r.engine.LeadsAdded(r.ctx, models.Campaign{ID: camp.ID, UserID: r.user.ID}, len(leads)); err != nil {
+			if err := r.Engine.LeadsAdded(r.Ctx, models.Campaign{ID: camp.ID, UserID: r.User.ID}, len(leads)); err != nil {
 				t.Fatal(err)
 			}
 			start := time.Now()
-			r.waitStarted(camp.ID, 1000, 8*time.Minute)
-			r.waitStarted(other.ID, 20, time.Minute)
+			r.WaitStarted(camp.ID, 1000, 8*time.Minute)
+			r.WaitStarted(other.ID, 20, time.Minute)
 			t.Logf("lead workflows started after %s", time.Since(start))
-			waitFor(t, time.Minute, "placed leads' workflows end", func() (bool, string) {
-				running := r.listWorkflows(fmt.Sprintf("CampaignId = '%s' AND LeadStatus = 'placed' AND ExecutionStatus = 'Running'", camp.ID))
+			enginetest.WaitFor(t, time.Minute, "placed leads' workflows end", func() (bool, string) {
+				running := r.ListWorkflows(fmt.Sprintf("CampaignId = '%s' AND LeadStatus = 'placed' AND ExecutionStatus = 'Running'", camp.ID))
 				return len(running) == 0, fmt.Sprintf("%d still running", len(running))
 			})
 
@@ -92,15 +94,15 @@ func TestBulkStatusOnAThousandLeads(t *testing.T) {
 				}
 			}
 			// The database agrees, and nothing of the other campaign moved.
-			if n := r.count(&models.Lead{}, "campaign_id = ? AND status = ?", camp.ID, models.StatusContacted); n != 800 {
+			if n := r.Count(&models.Lead{}, "campaign_id = ? AND status = ?", camp.ID, models.StatusContacted); n != 800 {
 				t.Errorf("contacted %d", n)
 			}
-			if n := r.count(&models.Lead{}, "campaign_id = ? AND status = ?", other.ID, models.StatusDiscovered); n != 20 {
+			if n := r.Count(&models.Lead{}, "campaign_id = ? AND status = ?", other.ID, models.StatusDiscovered); n != 20 {
 				t.Errorf("the other campaign's leads changed: %d discovered", n)
 			}
 			// Each change went through the lead's workflow: LeadStatus follows.
-			waitFor(t, time.Minute, "LeadStatus", func() (bool, string) {
-				n := len(r.listWorkflows(fmt.Sprintf("CampaignId = '%s' AND LeadStatus = 'contacted'", camp.ID)))
+			enginetest.WaitFor(t, time.Minute, "LeadStatus", func() (bool, string) {
+				n := len(r.ListWorkflows(fmt.Sprintf("CampaignId = '%s' AND LeadStatus = 'contacted'", camp.ID)))
 				return n == 800, fmt.Sprintf("%d contacted in visibility", n)
 			})
 		})
@@ -111,41 +113,41 @@ func TestBulkStatusOnAThousandLeads(t *testing.T) {
 // both states; a finished workflow answers from the database.
 func TestLeadStatusEndpoint(t *testing.T) {
 	t.Parallel()
-	r := newRig(t, "sqlite", rigOptions{})
-	camp, leads := r.createCampaign("Status", fastSettings(0), 2)
-	r.waitStarted(camp.ID, 2, time.Minute)
+	r := newRig(t, "sqlite", enginetest.Options{})
+	camp, leads := r.CreateCampaign("Status", enginetest.FastSettings(0), 2)
+	r.WaitStarted(camp.ID, 2, time.Minute)
 	path := "/campaigns/" + camp.ID + "/leads/" + leads[0] + "/status"
-	code, body := r.do(http.MethodPatch, path, map[string]any{"status": "placed"})
+	code, body := r.Do(http.MethodPatch, path, map[string]any{"status": "placed"})
 	if code != http.StatusConflict || !strings.Contains(string(body), `"code":"InvalidStatusTransitionError"`) ||
 		!strings.Contains(string(body), `"from":"discovered"`) || !strings.Contains(string(body), `"to":"placed"`) {
 		t.Fatalf("illegal change: %d %s", code, body)
 	}
 	var l api.LeadOut
 	for _, st := range []string{"contacted", "contacted", "replied", "lost"} {
-		r.call(http.MethodPatch, path, map[string]any{"status": st}, http.StatusOK, &l)
+		r.Call(http.MethodPatch, path, map[string]any{"status": st}, http.StatusOK, &l)
 		if string(l.Status) != st {
 			t.Fatalf("after %s: %s", st, l.Status)
 		}
 	}
-	waitFor(t, 30*time.Second, "the lost lead's workflow ends", func() (bool, string) {
-		st := r.workflowStatus(workflows.LeadWorkflowID(camp.ID, leads[0]))
+	enginetest.WaitFor(t, 30*time.Second, "the lost lead's workflow ends", func() (bool, string) {
+		st := r.WorkflowStatus(workflows.LeadWorkflowID(camp.ID, leads[0]))
 		return st.String() == "Completed", st.String()
 	})
-	r.call(http.MethodPatch, path, map[string]any{"status": "lost"}, http.StatusOK, &l)
-	code, body = r.do(http.MethodPatch, path, map[string]any{"status": "replied"})
+	r.Call(http.MethodPatch, path, map[string]any{"status": "lost"}, http.StatusOK, &l)
+	code, body = r.Do(http.MethodPatch, path, map[string]any{"status": "replied"})
 	if code != http.StatusConflict || !strings.Contains(string(body), `"from":"lost"`) {
 		t.Fatalf("change of a finished lead: %d %s", code, body)
 	}
-	code, body = r.do(http.MethodPatch, path, map[string]any{"status": "won"})
+	code, body = r.Do(http.MethodPatch, path, map[string]any{"status": "won"})
 	if code != http.StatusUnprocessableEntity {
 		t.Fatalf("unknown status: %d %s", code, body)
 	}
-	code, _ = r.do(http.MethodPatch, "/campaigns/"+camp.ID+"/leads/bulk-status", map[string]any{"lead_ids": make([]string, 10001), "status": "contacted"})
+	code, _ = r.Do(http.MethodPatch, "/campaigns/"+camp.ID+"/leads/bulk-status", map[string]any{"lead_ids": make([]string, 10001), "status": "contacted"})
 	if code != http.StatusUnprocessableEntity {
 		t.Fatalf("10,001 ids: %d", code)
 	}
 	var detail api.LeadDetail
-	r.call(http.MethodGet, "/campaigns/"+camp.ID+"/leads/"+leads[0], nil, http.StatusOK, &detail)
+	r.Call(http.MethodGet, "/campaigns/"+camp.ID+"/leads/"+leads[0], nil, http.StatusOK, &detail)
 	var moves []string
 	for _, e := range detail.Timeline {
 		if e.Kind == "status" {
@@ -161,54 +163,54 @@ func TestLeadStatusEndpoint(t *testing.T) {
 // stopped, losing and repeating nothing.
 func TestPauseAndResume(t *testing.T) {
 	t.Parallel()
-	r := newRig(t, "sqlite", rigOptions{})
-	settings := fastSettings(0, 2)
+	r := newRig(t, "sqlite", enginetest.Options{})
+	settings := enginetest.FastSettings(0, 2)
 	settings["min_gap_seconds"] = 1
-	camp, leads := r.createCampaign("Pause", settings, 12)
-	r.launch(camp.ID)
-	r.waitMessages(3, time.Minute)
+	camp, leads := r.CreateCampaign("Pause", settings, 12)
+	r.Launch(camp.ID)
+	r.WaitMessages(3, time.Minute)
 	var out api.CampaignOut
-	r.call(http.MethodPost, "/campaigns/"+camp.ID+"/pause", nil, http.StatusOK, &out)
+	r.Call(http.MethodPost, "/campaigns/"+camp.ID+"/pause", nil, http.StatusOK, &out)
 	if out.State != models.CampaignPaused {
 		t.Fatalf("state %s", out.State)
 	}
 	// A send already past its policy check may still finish; nothing
 	// starts after that.
 	time.Sleep(1500 * time.Millisecond)
-	atPause := r.smtp.Count()
+	atPause := r.SMTP.Count()
 	time.Sleep(5 * time.Second)
-	if r.smtp.Count() != atPause {
-		t.Fatalf("%d messages sent while paused", r.smtp.Count()-atPause)
+	if r.SMTP.Count() != atPause {
+		t.Fatalf("%d messages sent while paused", r.SMTP.Count()-atPause)
 	}
-	r.call(http.MethodPost, "/campaigns/"+camp.ID+"/pause", nil, http.StatusOK, nil) // idempotent
+	r.Call(http.MethodPost, "/campaigns/"+camp.ID+"/pause", nil, http.StatusOK, nil) // idempotent
 	var fu api.FollowUpList
-	r.call(http.MethodGet, "/campaigns/"+camp.ID+"/follow-ups", nil, http.StatusOK, &fu)
+	r.Call(http.MethodGet, "/campaigns/"+camp.ID+"/follow-ups", nil, http.StatusOK, &fu)
 	for _, f := range fu.Items {
 		if f.State != "paused" {
 			t.Errorf("follow-up while paused: %+v", f)
 		}
 	}
-	r.call(http.MethodPost, "/campaigns/"+camp.ID+"/resume", nil, http.StatusOK, &out)
+	r.Call(http.MethodPost, "/campaigns/"+camp.ID+"/resume", nil, http.StatusOK, &out)
 	if out.State != models.CampaignActive {
 		t.Fatalf("state %s", out.State)
 	}
-	r.waitMessages(24, 2*time.Minute)
+	r.WaitMessages(24, 2*time.Minute)
 	time.Sleep(3 * time.Second)
-	counts := r.smtp.CountByMessageID()
-	if r.smtp.Count() != 24 || len(counts) != 24 {
-		t.Fatalf("%d messages (%d distinct), want 24: every lead both steps, once", r.smtp.Count(), len(counts))
+	counts := r.SMTP.CountByMessageID()
+	if r.SMTP.Count() != 24 || len(counts) != 24 {
+		t.Fatalf("%d messages (%d distinct), want 24: every lead both steps, once", r.SMTP.Count(), len(counts))
 	}
 	for _, l := range leads {
-		if counts[messageID(camp.ID, l, 0)] != 1 || counts[messageID(camp.ID, l, 1)] != 1 {
-			t.Errorf("lead %s: step 0 x%d, step 1 x%d", l, counts[messageID(camp.ID, l, 0)], counts[messageID(camp.ID, l, 1)])
+		if counts[enginetest.MessageID(camp.ID, l, 0)] != 1 || counts[enginetest.MessageID(camp.ID, l, 1)] != 1 {
+			t.Errorf("lead %s: step 0 x%d, step 1 x%d", l, counts[enginetest.MessageID(camp.ID, l, 0)], counts[enginetest.MessageID(camp.ID, l, 1)])
 		}
 	}
-	code, body := r.do(http.MethodPost, "/campaigns/"+camp.ID+"/launch", nil)
+	code, body := r.Do(http.MethodPost, "/campaigns/"+camp.ID+"/launch", nil)
 	if code != http.StatusOK {
 		t.Errorf("launching an active campaign is a no-op: %d %s", code, body)
 	}
-	r.call(http.MethodPost, "/campaigns/"+camp.ID+"/archive", nil, http.StatusOK, nil)
-	code, body = r.do(http.MethodPost, "/campaigns/"+camp.ID+"/resume", nil)
+	r.Call(http.MethodPost, "/campaigns/"+camp.ID+"/archive", nil, http.StatusOK, nil)
+	code, body = r.Do(http.MethodPost, "/campaigns/"+camp.ID+"/resume", nil)
 	if code != http.StatusConflict || !strings.Contains(string(body), "archived") {
 		t.Errorf("resume an archived campaign: %d %s", code, body)
 	}
@@ -218,25 +220,25 @@ func TestPauseAndResume(t *testing.T) {
 // placeholders, listing the leads and placeholders.
 func TestLaunchRefusesUnfilledPlaceholders(t *testing.T) {
 	t.Parallel()
-	r := newRig(t, "sqlite", rigOptions{})
+	r := newRig(t, "sqlite", enginetest.Options{})
 	var camp api.CampaignOut
-	r.call(http.MethodPost, "/campaigns", map[string]any{"name": "Gaps", "keywords": []string{"SaaS"}, "settings": fastSettings(0)},
+	r.Call(http.MethodPost, "/campaigns", map[string]any{"name": "Gaps", "keywords": []string{"SaaS"}, "settings": enginetest.FastSettings(0)},
 		http.StatusCreated, &camp)
 	var ok, noName api.LeadOut
-	r.call(http.MethodPost, "/campaigns/"+camp.ID+"/leads", map[string]any{
+	r.Call(http.MethodPost, "/campaigns/"+camp.ID+"/leads", map[string]any{
 		"website_url":   "https://full.example/",
 		"website_title": "Full", "contact_email": "a@full.example", "contact_name": "Ann",
 	}, http.StatusCreated, &ok)
-	r.call(http.MethodPost, "/campaigns/"+camp.ID+"/leads", map[string]any{
+	r.Call(http.MethodPost, "/campaigns/"+camp.ID+"/leads", map[string]any{
 		"website_url":   "https://gap.example/",
 		"contact_email": "b@gap.example",
 	}, http.StatusCreated, &noName)
-	code, body := r.do(http.MethodPost, "/campaigns/"+camp.ID+"/launch", nil)
+	code, body := r.Do(http.MethodPost, "/campaigns/"+camp.ID+"/launch", nil)
 	if code != http.StatusUnprocessableEntity {
 		t.Fatalf("launch: %d %s", code, body)
 	}
 	var env api.Envelope
-	if err := jsonUnmarshal(body, &env); err != nil {
+	if err := json.Unmarshal(body, &env); err != nil {
 		t.Fatal(err)
 	}
 	if len(env.Error.Details) != 1 {
@@ -248,12 +250,12 @@ func TestLaunchRefusesUnfilledPlaceholders(t *testing.T) {
 		t.Fatalf("detail %v", d)
 	}
 	var got api.CampaignOut
-	r.call(http.MethodGet, "/campaigns/"+camp.ID, nil, http.StatusOK, &got)
+	r.Call(http.MethodGet, "/campaigns/"+camp.ID, nil, http.StatusOK, &got)
 	if got.State != models.CampaignDraft {
 		t.Fatalf("a refused launch changed the state to %s", got.State)
 	}
 	time.Sleep(time.Second)
-	if r.smtp.Count() != 0 {
+	if r.SMTP.Count() != 0 {
 		t.Fatal("mail went out from a refused launch")
 	}
 }
@@ -262,39 +264,39 @@ func TestLaunchRefusesUnfilledPlaceholders(t *testing.T) {
 // policy; POST /policy/validate dry-runs the policy.
 func TestSendNowAndPolicy(t *testing.T) {
 	t.Parallel()
-	r := newRig(t, "sqlite", rigOptions{limits: storeLimits(0, 0)})
-	camp, leads := r.createCampaign("Manual", fastSettings(0, 3600), 3)
-	r.waitStarted(camp.ID, 3, time.Minute)
-	code, body := r.do(http.MethodPost, "/outreach/send", map[string]any{"campaign_id": camp.ID, "lead_id": leads[0]})
+	r := newRig(t, "sqlite", enginetest.Options{})
+	camp, leads := r.CreateCampaign("Manual", enginetest.FastSettings(0, 3600), 3)
+	r.WaitStarted(camp.ID, 3, time.Minute)
+	code, body := r.Do(http.MethodPost, "/outreach/send", map[string]any{"campaign_id": camp.ID, "lead_id": leads[0]})
 	if code != http.StatusConflict {
 		t.Fatalf("send from a draft: %d %s", code, body)
 	}
 	// Once the pitches are out, send-now sends a follow-up before its
 	// one-hour delay.
-	r.launch(camp.ID)
-	r.waitMessages(3, time.Minute)
-	waitFor(t, 30*time.Second, "step 0 recorded", func() (bool, string) {
-		st := r.queryLead(camp.ID, leads[1])
+	r.Launch(camp.ID)
+	r.WaitMessages(3, time.Minute)
+	enginetest.WaitFor(t, 30*time.Second, "step 0 recorded", func() (bool, string) {
+		st := r.QueryLead(camp.ID, leads[1])
 		return st.NextStep == 1, fmt.Sprintf("%+v", st)
 	})
 	var out api.SendNowOut
-	r.call(http.MethodPost, "/outreach/send", map[string]any{"campaign_id": camp.ID, "lead_id": leads[1]}, http.StatusAccepted, &out)
+	r.Call(http.MethodPost, "/outreach/send", map[string]any{"campaign_id": camp.ID, "lead_id": leads[1]}, http.StatusAccepted, &out)
 	if out.Step != 1 || out.State != "queued" {
 		t.Fatalf("send-now: %+v", out)
 	}
-	r.waitMessages(4, time.Minute)
-	if r.smtp.CountByMessageID()[messageID(camp.ID, leads[1], 1)] != 1 {
+	r.WaitMessages(4, time.Minute)
+	if r.SMTP.CountByMessageID()[enginetest.MessageID(camp.ID, leads[1], 1)] != 1 {
 		t.Fatal("the follow-up did not go out early")
 	}
-	waitFor(t, 30*time.Second, "the follow-up recorded", func() (bool, string) {
-		st := r.queryLead(camp.ID, leads[1])
+	enginetest.WaitFor(t, 30*time.Second, "the follow-up recorded", func() (bool, string) {
+		st := r.QueryLead(camp.ID, leads[1])
 		return st.NextStep == -1, fmt.Sprintf("%+v", st)
 	})
-	code, body = r.do(http.MethodPost, "/outreach/send", map[string]any{"campaign_id": camp.ID, "lead_id": leads[1]})
+	code, body = r.Do(http.MethodPost, "/outreach/send", map[string]any{"campaign_id": camp.ID, "lead_id": leads[1]})
 	if code != http.StatusConflict {
 		t.Fatalf("send-now with nothing left: %d %s", code, body)
 	}
-	code, _ = r.do(http.MethodPost, "/outreach/send", map[string]any{"campaign_id": camp.ID, "lead_id": models.NewID()})
+	code, _ = r.Do(http.MethodPost, "/outreach/send", map[string]any{"campaign_id": camp.ID, "lead_id": models.NewID()})
 	if code != http.StatusNotFound {
 		t.Fatalf("unknown lead: %d", code)
 	}
@@ -303,23 +305,23 @@ func TestSendNowAndPolicy(t *testing.T) {
 		Reason     string `json:"reason"`
 		LegalBasis string `json:"legal_basis"`
 	}
-	r.call(http.MethodPost, "/policy/validate", map[string]any{
+	r.Call(http.MethodPost, "/policy/validate", map[string]any{
 		"recipient": "editor2@site2.example", "campaign_id": camp.ID,
 		"subject": "Guest post for Site 2",
 	}, http.StatusOK, &rep)
 	if rep.Allowed || rep.Reason != "duplicate_subject" || rep.LegalBasis != models.LegalBasisLegitimateInterest {
 		t.Errorf("policy for a just-mailed address: %+v", rep)
 	}
-	r.call(http.MethodPost, "/policy/validate", map[string]any{"recipient": "new@blog.de"}, http.StatusOK, &rep)
+	r.Call(http.MethodPost, "/policy/validate", map[string]any{"recipient": "new@blog.de"}, http.StatusOK, &rep)
 	if !rep.Allowed || rep.LegalBasis != models.LegalBasisConsent {
 		t.Errorf("policy for a fresh address: %+v", rep)
 	}
-	code, _ = r.do(http.MethodPost, "/policy/validate", map[string]any{"recipient": "not an address"})
+	code, _ = r.Do(http.MethodPost, "/policy/validate", map[string]any{"recipient": "not an address"})
 	if code != http.StatusUnprocessableEntity {
 		t.Errorf("bad recipient: %d", code)
 	}
 	var fu api.FollowUpList
-	r.call(http.MethodGet, "/campaigns/"+camp.ID+"/follow-ups?state=scheduled", nil, http.StatusOK, &fu)
+	r.Call(http.MethodGet, "/campaigns/"+camp.ID+"/follow-ups?state=scheduled", nil, http.StatusOK, &fu)
 	if len(fu.Items) != 2 {
 		t.Errorf("scheduled follow-ups %+v", fu.Items)
 	}
@@ -333,7 +335,7 @@ func TestSendNowAndPolicy(t *testing.T) {
 // insertLeads stores leads of the given statuses directly (in that order
 // of ids: the map is walked in lifecycle order) and answers their ids.
 func (r *rig) insertLeads(campaignID string, n map[models.LeadStatus]int) []string {
-	r.t.Helper()
+	r.T.Helper()
 	now := time.Now().UTC()
 	var rows []models.Lead
 	i := 0
@@ -341,7 +343,7 @@ func (r *rig) insertLeads(campaignID string, n map[models.LeadStatus]int) []stri
 		for range n[st] {
 			id := models.NewID()
 			rows = append(rows, models.Lead{
-				ID: id, CampaignID: campaignID, UserID: r.user.ID,
+				ID: id, CampaignID: campaignID, UserID: r.User.ID,
 				WebsiteURL: fmt.Sprintf("https://bulk%d.example/", i), NormalizedURL: fmt.Sprintf("bulk%d.example", i),
 				WebsiteTitle: "Bulk", ContactEmail: fmt.Sprintf("e%d@bulk%d.example", i, i), ContactName: "Ed",
 				Source: models.SourceBulk, Status: st, CreatedAt: now, UpdatedAt: now, StatusChangedAt: now,
@@ -349,8 +351,8 @@ func (r *rig) insertLeads(campaignID string, n map[models.LeadStatus]int) []stri
 			i++
 		}
 	}
-	if err := r.db.CreateInBatches(rows, 200).Error; err != nil {
-		r.t.Fatal(err)
+	if err := r.DB.CreateInBatches(rows, 200).Error; err != nil {
+		r.T.Fatal(err)
 	}
 	ids := make([]string, len(rows))
 	for i, l := range rows {

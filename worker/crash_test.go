@@ -1,7 +1,6 @@
 package worker_test
 
 import (
-	"bytes"
 	"fmt"
 	"math/rand/v2"
 	"sync"
@@ -9,27 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/backlinkoutreach/outreach/internal/enginetest"
 	"github.com/backlinkoutreach/outreach/internal/storetest"
 	"github.com/backlinkoutreach/outreach/models"
 )
-
-// lockedBuffer collects a subprocess's output.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // Scenario 4: crash safety. The worker is the outreach binary; it is
 // killed with SIGKILL at random moments while 300 leads are sent, and
@@ -41,10 +23,10 @@ func TestCrashSafety(t *testing.T) {
 	for _, d := range storetest.Dialects() {
 		t.Run(string(d), func(t *testing.T) {
 			t.Parallel()
-			r := newRig(t, d, rigOptions{external: true})
-			logs := &lockedBuffer{}
+			r := newRig(t, d, enginetest.Options{External: true})
+			logs := &enginetest.LockedBuffer{}
 			var mu sync.Mutex
-			proc := r.startWorkerProcess(t, logs)
+			proc := r.StartWorkerProcess(t, logs)
 			t.Cleanup(func() {
 				mu.Lock()
 				defer mu.Unlock()
@@ -60,15 +42,15 @@ func TestCrashSafety(t *testing.T) {
 					t.Logf("worker output:\n%s", logs.String())
 				}
 			})
-			camp, leads := r.createCampaign("Crash", fastSettings(0), 300)
-			r.launch(camp.ID)
-			r.waitMessages(1, 2*time.Minute)
+			camp, leads := r.CreateCampaign("Crash", enginetest.FastSettings(0), 300)
+			r.Launch(camp.ID)
+			r.WaitMessages(1, 2*time.Minute)
 
 			seed := time.Now().UnixNano()
 			rng := rand.New(rand.NewPCG(uint64(seed), 7))
 			t.Logf("kill schedule seed %d", seed)
 			kills := 0
-			for kills < 4 && r.smtp.Count() < 300 {
+			for kills < 4 && r.SMTP.Count() < 300 {
 				time.Sleep(time.Duration(200+rng.IntN(1800)) * time.Millisecond)
 				mu.Lock()
 				if err := proc.Process.Signal(syscall.SIGKILL); err != nil {
@@ -77,25 +59,25 @@ func TestCrashSafety(t *testing.T) {
 				}
 				_ = proc.Wait()
 				kills++
-				t.Logf("kill %d after %d messages", kills, r.smtp.Count())
-				proc = r.startWorkerProcess(t, logs)
+				t.Logf("kill %d after %d messages", kills, r.SMTP.Count())
+				proc = r.StartWorkerProcess(t, logs)
 				mu.Unlock()
 			}
-			waitFor(t, 5*time.Minute, "every lead decided", func() (bool, string) {
-				n := r.count(&models.Attempt{}, "campaign_id = ? AND state IN ?", camp.ID,
+			enginetest.WaitFor(t, 5*time.Minute, "every lead decided", func() (bool, string) {
+				n := r.Count(&models.Attempt{}, "campaign_id = ? AND state IN ?", camp.ID,
 					[]models.AttemptState{models.AttemptSent, models.AttemptUnknown})
-				return n == 300, fmt.Sprintf("%d of 300 sent or unknown, %d at the server", n, r.smtp.Count())
+				return n == 300, fmt.Sprintf("%d of 300 sent or unknown, %d at the server", n, r.SMTP.Count())
 			})
 			time.Sleep(2 * time.Second)
 
-			atServer := r.smtp.CountByMessageID()
+			atServer := r.SMTP.CountByMessageID()
 			for id, n := range atServer {
 				if n != 1 {
 					t.Errorf("Message-ID %s arrived %d times", id, n)
 				}
 			}
 			var attempts []models.Attempt
-			if err := r.db.Where("campaign_id = ?", camp.ID).Find(&attempts).Error; err != nil {
+			if err := r.DB.Where("campaign_id = ?", camp.ID).Find(&attempts).Error; err != nil {
 				t.Fatal(err)
 			}
 			byLead := map[string]models.Attempt{}
@@ -124,7 +106,7 @@ func TestCrashSafety(t *testing.T) {
 			if unknown > kills {
 				t.Errorf("%d unknown sends after %d kills", unknown, kills)
 			}
-			if n := r.count(&models.Lead{}, "campaign_id = ? AND status = ?", camp.ID, models.StatusContacted); n != 300 {
+			if n := r.Count(&models.Lead{}, "campaign_id = ? AND status = ?", camp.ID, models.StatusContacted); n != 300 {
 				t.Errorf("contacted leads %d, want 300 (an unknown first step counts as contacted)", n)
 			}
 			t.Logf("%s: %d kills, %d unknown, %d delivered", d, kills, unknown, len(atServer))

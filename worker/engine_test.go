@@ -10,6 +10,7 @@ import (
 	"go.temporal.io/api/enums/v1"
 
 	"github.com/backlinkoutreach/outreach/api"
+	"github.com/backlinkoutreach/outreach/internal/enginetest"
 	"github.com/backlinkoutreach/outreach/internal/mail"
 	"github.com/backlinkoutreach/outreach/internal/mailtest"
 	"github.com/backlinkoutreach/outreach/internal/store"
@@ -40,12 +41,12 @@ func messagesByLead(t *testing.T, msgs []mailtest.Message, campaignID string, le
 // seconds: every lead receives exactly step 0 then step 1, threaded.
 func TestTwoStepSequenceThreaded(t *testing.T) {
 	t.Parallel()
-	r := newRig(t, store.SQLite, rigOptions{})
-	camp, leads := r.createCampaign("Two steps", fastSettings(0, 3), 200)
-	r.launch(camp.ID)
-	r.waitMessages(400, 4*time.Minute)
+	r := newRig(t, store.SQLite, enginetest.Options{})
+	camp, leads := r.CreateCampaign("Two steps", enginetest.FastSettings(0, 3), 200)
+	r.Launch(camp.ID)
+	r.WaitMessages(400, 4*time.Minute)
 	time.Sleep(2 * time.Second) // anything extra would show up now
-	msgs := r.smtp.Messages()
+	msgs := r.SMTP.Messages()
 	if len(msgs) != 400 {
 		t.Fatalf("%d messages, want 400", len(msgs))
 	}
@@ -72,32 +73,32 @@ func TestTwoStepSequenceThreaded(t *testing.T) {
 			t.Errorf("lead %d: envelope to %v", i, first.To)
 		}
 		lu := first.Header.Get("List-Unsubscribe")
-		if !strings.Contains(lu, "<mailto:"+testSender+"?subject=unsubscribe>") || !strings.Contains(lu, "<"+testBaseURL+"/u/") ||
+		if !strings.Contains(lu, "<mailto:"+enginetest.Sender+"?subject=unsubscribe>") || !strings.Contains(lu, "<"+enginetest.BaseURL+"/u/") ||
 			first.Header.Get("List-Unsubscribe-Post") != "List-Unsubscribe=One-Click" {
 			t.Errorf("lead %d: List-Unsubscribe %q", i, lu)
 		}
 	}
 	// The unsubscribe token names this lead.
-	signer, _ := unsub.New([]byte(testSecret))
+	signer, _ := unsub.New([]byte(enginetest.Secret))
 	lu := byLead[leads[7]][0].Header.Get("List-Unsubscribe")
 	tok := lu[strings.Index(lu, "/u/")+3 : strings.LastIndex(lu, ">")]
 	if cl, err := signer.Open(tok); err != nil || cl.LeadID != leads[7] || cl.CampaignID != camp.ID || cl.Email != "editor7@site7.example" {
 		t.Errorf("unsubscribe token: %+v %v", cl, err)
 	}
 	// The ledger and the lead rows agree.
-	if n := r.count(&models.Attempt{}, "campaign_id = ? AND state = ?", camp.ID, models.AttemptSent); n != 400 {
+	if n := r.Count(&models.Attempt{}, "campaign_id = ? AND state = ?", camp.ID, models.AttemptSent); n != 400 {
 		t.Errorf("sent attempts %d", n)
 	}
-	if n := r.count(&models.Lead{}, "campaign_id = ? AND status = ?", camp.ID, models.StatusContacted); n != 200 {
+	if n := r.Count(&models.Lead{}, "campaign_id = ? AND status = ?", camp.ID, models.StatusContacted); n != 200 {
 		t.Errorf("contacted leads %d", n)
 	}
 	var page api.AttemptList
-	r.call(http.MethodGet, "/campaigns/"+camp.ID+"/attempts?limit=500&lead_id="+leads[3], nil, http.StatusOK, &page)
+	r.Call(http.MethodGet, "/campaigns/"+camp.ID+"/attempts?limit=500&lead_id="+leads[3], nil, http.StatusOK, &page)
 	if len(page.Items) != 2 || page.Items[0].LegalBasis != models.LegalBasisLegitimateInterest || page.Items[1].InReplyTo != page.Items[0].MessageID {
 		t.Errorf("attempts of one lead: %+v", page.Items)
 	}
 	var detail api.LeadDetail
-	r.call(http.MethodGet, "/campaigns/"+camp.ID+"/leads/"+leads[3], nil, http.StatusOK, &detail)
+	r.Call(http.MethodGet, "/campaigns/"+camp.ID+"/leads/"+leads[3], nil, http.StatusOK, &detail)
 	var kinds []string
 	for _, e := range detail.Timeline {
 		kinds = append(kinds, e.Kind)
@@ -107,22 +108,22 @@ func TestTwoStepSequenceThreaded(t *testing.T) {
 	}
 	// The Web UI finds every workflow of the campaign by CampaignId, and
 	// each lead's status in LeadStatus; ids carry no personal data.
-	waitFor(t, 30*time.Second, "visibility", func() (bool, string) {
+	enginetest.WaitFor(t, 30*time.Second, "visibility", func() (bool, string) {
 		// The campaign's earlier runs (continued as new) are listed too.
-		all := r.listWorkflows(fmt.Sprintf("CampaignId = '%s' AND ExecutionStatus = 'Running'", camp.ID))
-		contacted := r.listWorkflows(fmt.Sprintf("CampaignId = '%s' AND LeadStatus = 'contacted'", camp.ID))
+		all := r.ListWorkflows(fmt.Sprintf("CampaignId = '%s' AND ExecutionStatus = 'Running'", camp.ID))
+		contacted := r.ListWorkflows(fmt.Sprintf("CampaignId = '%s' AND LeadStatus = 'contacted'", camp.ID))
 		return len(all) == 201 && len(contacted) == 200, fmt.Sprintf("%d running workflows, %d contacted", len(all), len(contacted))
 	})
-	for _, id := range r.listWorkflows(fmt.Sprintf("CampaignId = '%s'", camp.ID)) {
+	for _, id := range r.ListWorkflows(fmt.Sprintf("CampaignId = '%s'", camp.ID)) {
 		if strings.Contains(id, "@") || strings.Contains(id, "editor") {
 			t.Fatalf("workflow id %s carries personal data", id)
 		}
 	}
-	st := r.queryLead(camp.ID, leads[0])
+	st := r.QueryLead(camp.ID, leads[0])
 	if st.Status != models.StatusContacted || st.Phase != workflows.PhaseDone || st.NextStep != -1 {
 		t.Errorf("lead state after the sequence: %+v", st)
 	}
-	desc, err := r.client.DescribeWorkflow(r.ctx, workflows.LeadWorkflowID(camp.ID, leads[0]), "")
+	desc, err := r.Client.DescribeWorkflow(r.Ctx, workflows.LeadWorkflowID(camp.ID, leads[0]), "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,27 +135,27 @@ func TestTwoStepSequenceThreaded(t *testing.T) {
 // Scenario 2: a reply after step 0: step 1 is never sent.
 func TestReplyAfterFirstStepStopsFollowUp(t *testing.T) {
 	t.Parallel()
-	r := newRig(t, store.SQLite, rigOptions{})
-	camp, leads := r.createCampaign("Reply", fastSettings(0, 4), 3)
-	r.launch(camp.ID)
-	r.waitMessages(3, time.Minute)
-	if err := r.client.SignalWorkflow(r.ctx, workflows.LeadWorkflowID(camp.ID, leads[1]), "", workflows.SignalLeadReply,
+	r := newRig(t, store.SQLite, enginetest.Options{})
+	camp, leads := r.CreateCampaign("Reply", enginetest.FastSettings(0, 4), 3)
+	r.Launch(camp.ID)
+	r.WaitMessages(3, time.Minute)
+	if err := r.Client.SignalWorkflow(r.Ctx, workflows.LeadWorkflowID(camp.ID, leads[1]), "", workflows.SignalLeadReply,
 		workflows.ReplySignal{ReplyID: models.NewID(), Tag: models.ReplyInterested}); err != nil {
 		t.Fatal(err)
 	}
-	r.waitMessages(5, time.Minute)
+	r.WaitMessages(5, time.Minute)
 	time.Sleep(6 * time.Second)
-	byLead := messagesByLead(t, r.smtp.Messages(), camp.ID, leads)
-	if len(byLead[leads[1]]) != 1 || len(byLead[leads[0]]) != 2 || len(byLead[leads[2]]) != 2 || r.smtp.Count() != 5 {
+	byLead := messagesByLead(t, r.SMTP.Messages(), camp.ID, leads)
+	if len(byLead[leads[1]]) != 1 || len(byLead[leads[0]]) != 2 || len(byLead[leads[2]]) != 2 || r.SMTP.Count() != 5 {
 		t.Fatalf("messages per lead: %d %d %d (total %d); the replied lead must get only step 0",
-			len(byLead[leads[0]]), len(byLead[leads[1]]), len(byLead[leads[2]]), r.smtp.Count())
+			len(byLead[leads[0]]), len(byLead[leads[1]]), len(byLead[leads[2]]), r.SMTP.Count())
 	}
 	var l api.LeadOut
-	r.call(http.MethodGet, "/campaigns/"+camp.ID+"/leads/"+leads[1], nil, http.StatusOK, &l)
+	r.Call(http.MethodGet, "/campaigns/"+camp.ID+"/leads/"+leads[1], nil, http.StatusOK, &l)
 	if l.Status != models.StatusReplied {
 		t.Errorf("status %s", l.Status)
 	}
-	if st := r.queryLead(camp.ID, leads[1]); st.Status != models.StatusReplied || st.NextStep != -1 {
+	if st := r.QueryLead(camp.ID, leads[1]); st.Status != models.StatusReplied || st.NextStep != -1 {
 		t.Errorf("lead state %+v", st)
 	}
 }
@@ -168,9 +169,9 @@ func TestCapsAreHard(t *testing.T) {
 	for _, d := range storetest.Dialects() {
 		t.Run(string(d)+"/domain cap, 50 concurrent sends", func(t *testing.T) {
 			t.Parallel()
-			r := newRig(t, d, rigOptions{limits: store.SendLimits{DomainDailyCap: 10}, sendConcurrency: 8})
+			r := newRig(t, d, enginetest.Options{Limits: store.SendLimits{DomainDailyCap: 10}, SendConcurrency: 8})
 			var camp api.CampaignOut
-			r.call(http.MethodPost, "/campaigns", map[string]any{"name": "Caps", "keywords": []string{"SaaS"}, "settings": fastSettings(0)},
+			r.Call(http.MethodPost, "/campaigns", map[string]any{"name": "Caps", "keywords": []string{"SaaS"}, "settings": enginetest.FastSettings(0)},
 				http.StatusCreated, &camp)
 			rows := make([]map[string]any, 50)
 			for i := range rows {
@@ -179,55 +180,55 @@ func TestCapsAreHard(t *testing.T) {
 					"contact_email": fmt.Sprintf("writer%d@bigmail.example", i), "contact_name": "Writer",
 				}
 			}
-			r.call(http.MethodPost, "/campaigns/"+camp.ID+"/leads/bulk", rows, http.StatusOK, nil)
-			r.waitStarted(camp.ID, 50, time.Minute)
-			r.launch(camp.ID)
-			r.waitMessages(10, time.Minute)
-			waitFor(t, time.Minute, "every send decided", func() (bool, string) {
-				sent := r.count(&models.Attempt{}, "campaign_id = ? AND state = ?", camp.ID, models.AttemptSent)
-				pending := r.count(&models.Attempt{}, "campaign_id = ? AND state = ?", camp.ID, models.AttemptPending)
+			r.Call(http.MethodPost, "/campaigns/"+camp.ID+"/leads/bulk", rows, http.StatusOK, nil)
+			r.WaitStarted(camp.ID, 50, time.Minute)
+			r.Launch(camp.ID)
+			r.WaitMessages(10, time.Minute)
+			enginetest.WaitFor(t, time.Minute, "every send decided", func() (bool, string) {
+				sent := r.Count(&models.Attempt{}, "campaign_id = ? AND state = ?", camp.ID, models.AttemptSent)
+				pending := r.Count(&models.Attempt{}, "campaign_id = ? AND state = ?", camp.ID, models.AttemptPending)
 				return sent+pending == 50, fmt.Sprintf("sent %d pending %d", sent, pending)
 			})
 			time.Sleep(2 * time.Second)
-			if r.smtp.Count() != 10 {
-				t.Fatalf("%d messages reached the server, want exactly 10", r.smtp.Count())
+			if r.SMTP.Count() != 10 {
+				t.Fatalf("%d messages reached the server, want exactly 10", r.SMTP.Count())
 			}
-			if n := r.count(&models.Attempt{}, "campaign_id = ? AND state = ?", camp.ID, models.AttemptSent); n != 10 {
+			if n := r.Count(&models.Attempt{}, "campaign_id = ? AND state = ?", camp.ID, models.AttemptSent); n != 10 {
 				t.Fatalf("sent attempts %d", n)
 			}
-			if n := r.count(&models.AuditEntry{}, "campaign_id = ? AND result = ? AND reason = ?", camp.ID, store.AuditDeferred, store.ReasonDomainCap); n != 40 {
+			if n := r.Count(&models.AuditEntry{}, "campaign_id = ? AND result = ? AND reason = ?", camp.ID, store.AuditDeferred, store.ReasonDomainCap); n != 40 {
 				t.Errorf("deferred audit entries %d, want 40", n)
 			}
 			midnight := models.StartOfNextDay(time.Now(), time.UTC)
 			var pending []models.Attempt
-			r.db.Where("campaign_id = ? AND state = ?", camp.ID, models.AttemptPending).Find(&pending)
+			r.DB.Where("campaign_id = ? AND state = ?", camp.ID, models.AttemptPending).Find(&pending)
 			for _, a := range pending[:5] {
-				st := r.queryLead(camp.ID, a.LeadID)
+				st := r.QueryLead(camp.ID, a.LeadID)
 				if st.Phase != workflows.PhaseDeferred || !st.NextAt.Equal(midnight) || st.Status != models.StatusDiscovered {
 					t.Errorf("deferred lead %s: %+v, want deferred until %s", a.LeadID, st, midnight)
 				}
 			}
 			var listed api.AttemptList
-			r.call(http.MethodGet, "/campaigns/"+camp.ID+"/attempts?state=pending&limit=100", nil, http.StatusOK, &listed)
+			r.Call(http.MethodGet, "/campaigns/"+camp.ID+"/attempts?state=pending&limit=100", nil, http.StatusOK, &listed)
 			if len(listed.Items) != 40 {
 				t.Errorf("pending attempts listed: %d", len(listed.Items))
 			}
 		})
 		t.Run(string(d)+"/user cap paces first touches", func(t *testing.T) {
 			t.Parallel()
-			r := newRig(t, d, rigOptions{limits: store.SendLimits{UserDailyCap: 10}, sendConcurrency: 8})
-			camp, _ := r.createCampaign("Paced", fastSettings(0), 50)
-			r.waitStarted(camp.ID, 50, time.Minute)
-			r.launch(camp.ID)
-			r.waitMessages(10, time.Minute)
+			r := newRig(t, d, enginetest.Options{Limits: store.SendLimits{UserDailyCap: 10}, SendConcurrency: 8})
+			camp, _ := r.CreateCampaign("Paced", enginetest.FastSettings(0), 50)
+			r.WaitStarted(camp.ID, 50, time.Minute)
+			r.Launch(camp.ID)
+			r.WaitMessages(10, time.Minute)
 			time.Sleep(3 * time.Second)
-			if r.smtp.Count() != 10 {
-				t.Fatalf("%d messages, want 10", r.smtp.Count())
+			if r.SMTP.Count() != 10 {
+				t.Fatalf("%d messages, want 10", r.SMTP.Count())
 			}
-			if n := r.count(&models.Lead{}, "campaign_id = ? AND dispatched_at IS NOT NULL", camp.ID); n != 10 {
+			if n := r.Count(&models.Lead{}, "campaign_id = ? AND dispatched_at IS NOT NULL", camp.ID); n != 10 {
 				t.Errorf("dispatched %d first touches, want the cap's 10", n)
 			}
-			v, err := r.client.QueryWorkflow(r.ctx, workflows.CampaignWorkflowID(camp.ID), "", workflows.QueryCampaignState)
+			v, err := r.Client.QueryWorkflow(r.Ctx, workflows.CampaignWorkflowID(camp.ID), "", workflows.QueryCampaignState)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -239,7 +240,7 @@ func TestCapsAreHard(t *testing.T) {
 				t.Errorf("campaign state %+v", cs)
 			}
 			var rep store.PolicyReport
-			r.call(http.MethodPost, "/policy/validate", map[string]any{"recipient": "someone@new.example", "campaign_id": camp.ID}, http.StatusOK, &rep)
+			r.Call(http.MethodPost, "/policy/validate", map[string]any{"recipient": "someone@new.example", "campaign_id": camp.ID}, http.StatusOK, &rep)
 			if rep.Allowed || rep.Reason != store.ReasonUserCap || rep.Caps[0].Count != 10 || rep.Caps[0].Limit != 10 {
 				t.Errorf("policy dry-run after the cap: %+v", rep)
 			}
@@ -251,40 +252,40 @@ func TestCapsAreHard(t *testing.T) {
 // returns everything is delivered, once.
 func TestSMTPOutageDeliversOnceAfterwards(t *testing.T) {
 	t.Parallel()
-	r := newRig(t, store.SQLite, rigOptions{})
-	camp, leads := r.createCampaign("Outage", fastSettings(0), 80)
-	r.launch(camp.ID)
-	r.waitMessages(10, time.Minute)
-	if err := r.smtp.Stop(); err != nil {
+	r := newRig(t, store.SQLite, enginetest.Options{})
+	camp, leads := r.CreateCampaign("Outage", enginetest.FastSettings(0), 80)
+	r.Launch(camp.ID)
+	r.WaitMessages(10, time.Minute)
+	if err := r.SMTP.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	down := r.smtp.Count()
+	down := r.SMTP.Count()
 	time.Sleep(30 * time.Second)
 	// The sends that failed meanwhile went back to pending, slots given back.
 	var retried []models.Attempt
-	r.db.Where("campaign_id = ? AND state = ? AND error <> ''", camp.ID, models.AttemptPending).Find(&retried)
+	r.DB.Where("campaign_id = ? AND state = ? AND error <> ''", camp.ID, models.AttemptPending).Find(&retried)
 	if len(retried) == 0 {
 		t.Fatalf("no send was retried during the outage (%d delivered before it)", down)
 	}
-	if err := r.smtp.Start(); err != nil {
+	if err := r.SMTP.Start(); err != nil {
 		t.Fatal(err)
 	}
-	r.waitMessages(80, 3*time.Minute)
+	r.WaitMessages(80, 3*time.Minute)
 	time.Sleep(3 * time.Second)
-	counts := r.smtp.CountByMessageID()
-	if len(counts) != 80 || r.smtp.Count() != 80 {
-		t.Fatalf("%d messages, %d distinct, want 80 each", r.smtp.Count(), len(counts))
+	counts := r.SMTP.CountByMessageID()
+	if len(counts) != 80 || r.SMTP.Count() != 80 {
+		t.Fatalf("%d messages, %d distinct, want 80 each", r.SMTP.Count(), len(counts))
 	}
 	for _, l := range leads {
 		if counts[mail.MessageID(camp.ID, l, 0, "sender.example")] != 1 {
 			t.Errorf("lead %s not delivered exactly once", l)
 		}
 	}
-	if n := r.count(&models.Attempt{}, "campaign_id = ? AND state = ?", camp.ID, models.AttemptSent); n != 80 {
+	if n := r.Count(&models.Attempt{}, "campaign_id = ? AND state = ?", camp.ID, models.AttemptSent); n != 80 {
 		t.Errorf("sent attempts %d", n)
 	}
 	var used int64
-	if err := r.db.Raw("SELECT coalesce(sum(count), 0) FROM send_counters WHERE user_id = ? AND scope = 'user'", r.user.ID).Row().Scan(&used); err != nil {
+	if err := r.DB.Raw("SELECT coalesce(sum(count), 0) FROM send_counters WHERE user_id = ? AND scope = 'user'", r.User.ID).Row().Scan(&used); err != nil {
 		t.Fatal(err)
 	}
 	if used != 80 {
@@ -313,41 +314,41 @@ func TestDeleteMidSend(t *testing.T) {
 // deleteMidSend deletes a campaign while it sends; with batch, its lead
 // workflows are terminated by a server-side job (large campaigns).
 func deleteMidSend(t *testing.T, d store.Dialect, batch bool) {
-	r := newRig(t, d, rigOptions{})
+	r := newRig(t, d, enginetest.Options{})
 	if batch {
-		r.engine.BatchThreshold = 10
+		r.Engine.BatchThreshold = 10
 	}
-	settings := fastSettings(0, 2)
+	settings := enginetest.FastSettings(0, 2)
 	settings["min_gap_seconds"] = 1
-	camp, _ := r.createCampaign("Delete", settings, 40)
-	r.launch(camp.ID)
-	r.waitMessages(3, time.Minute)
-	code, body := r.do(http.MethodDelete, "/campaigns/"+camp.ID, nil)
+	camp, _ := r.CreateCampaign("Delete", settings, 40)
+	r.Launch(camp.ID)
+	r.WaitMessages(3, time.Minute)
+	code, body := r.Do(http.MethodDelete, "/campaigns/"+camp.ID, nil)
 	if code != http.StatusNoContent {
 		t.Fatalf("delete: %d %s", code, body)
 	}
-	atDelete := r.smtp.Count()
+	atDelete := r.SMTP.Count()
 	time.Sleep(5 * time.Second)
-	if r.smtp.Count() != atDelete {
-		t.Fatalf("%d messages arrived after DELETE returned", r.smtp.Count()-atDelete)
+	if r.SMTP.Count() != atDelete {
+		t.Fatalf("%d messages arrived after DELETE returned", r.SMTP.Count()-atDelete)
 	}
 	if atDelete >= 40 {
 		t.Fatalf("every lead was sent before the delete (%d): the test proves nothing", atDelete)
 	}
-	waitFor(t, time.Minute, "every workflow of the campaign stopped", func() (bool, string) {
-		running := r.listWorkflows(fmt.Sprintf("CampaignId = '%s' AND ExecutionStatus = 'Running'", camp.ID))
+	enginetest.WaitFor(t, time.Minute, "every workflow of the campaign stopped", func() (bool, string) {
+		running := r.ListWorkflows(fmt.Sprintf("CampaignId = '%s' AND ExecutionStatus = 'Running'", camp.ID))
 		return len(running) == 0, fmt.Sprintf("%d still run", len(running))
 	})
 	// Children whose start was still pending when the campaign workflow
 	// was terminated never run; every lead that had sent had one.
-	if n := len(r.listWorkflows(fmt.Sprintf("CampaignId = '%s' AND ExecutionStatus = 'Terminated'", camp.ID))); n < atDelete+1 {
+	if n := len(r.ListWorkflows(fmt.Sprintf("CampaignId = '%s' AND ExecutionStatus = 'Terminated'", camp.ID))); n < atDelete+1 {
 		t.Errorf("%d workflows terminated, want at least the campaign's and the %d leads' that had sent", n, atDelete)
 	}
-	if st := r.workflowStatus(workflows.CampaignWorkflowID(camp.ID)); st != enums.WORKFLOW_EXECUTION_STATUS_TERMINATED {
+	if st := r.WorkflowStatus(workflows.CampaignWorkflowID(camp.ID)); st != enums.WORKFLOW_EXECUTION_STATUS_TERMINATED {
 		t.Errorf("campaign workflow %s", st)
 	}
-	r.call(http.MethodGet, "/campaigns/"+camp.ID, nil, http.StatusNotFound, nil)
-	if n := r.count(&models.Lead{}, "campaign_id = ?", camp.ID); n != 0 {
+	r.Call(http.MethodGet, "/campaigns/"+camp.ID, nil, http.StatusNotFound, nil)
+	if n := r.Count(&models.Lead{}, "campaign_id = ?", camp.ID); n != 0 {
 		t.Errorf("%d leads left", n)
 	}
 }

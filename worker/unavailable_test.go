@@ -12,6 +12,7 @@ import (
 
 	"github.com/backlinkoutreach/outreach/api"
 	"github.com/backlinkoutreach/outreach/internal/config"
+	"github.com/backlinkoutreach/outreach/internal/enginetest"
 	"github.com/backlinkoutreach/outreach/internal/store"
 	"github.com/backlinkoutreach/outreach/internal/storetest"
 	"github.com/backlinkoutreach/outreach/internal/temporalx"
@@ -31,19 +32,19 @@ func TestTemporalUnreachable(t *testing.T) {
 	}
 	dead := ln.Addr().String()
 	_ = ln.Close()
-	tc, err := temporalx.Lazy(temporalx.Options{Address: dead, Namespace: "default", Logger: quietLog()})
+	tc, err := temporalx.Lazy(temporalx.Options{Address: dead, Namespace: "default", Logger: enginetest.QuietLog()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer tc.Close()
-	engine := api.NewTemporalEngine(tc, db, "q", quietLog())
+	engine := api.NewTemporalEngine(tc, db, "q", enginetest.QuietLog())
 	engine.CallTimeout = 2 * time.Second
 	cfg, err := config.LoadFrom(func(string) (string, bool) { return "", false })
 	if err != nil {
 		t.Fatal(err)
 	}
 	h := api.New(api.Deps{
-		DB: db, Config: cfg, Log: quietLog(), Engine: engine,
+		DB: db, Config: cfg, Log: enginetest.QuietLog(), Engine: engine,
 		Ready: []api.Check{{Name: "temporal", Run: temporalx.Check(tc)}},
 	}).Handler()
 	u, err := store.CreateUser(ctx, db, "owner@example.com")

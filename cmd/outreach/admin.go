@@ -8,6 +8,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/backlinkoutreach/outreach/internal/store"
+	"github.com/backlinkoutreach/outreach/models"
 )
 
 // openDB opens the configured database. Only `migrate` (and the embedded
@@ -29,19 +30,26 @@ func (e *env) openDB(ctx context.Context, migrate bool) (*gorm.DB, error) {
 	return db, nil
 }
 
+// withDB runs fn on the configured database (openDB) and closes it after.
+func (e *env) withDB(ctx context.Context, migrate bool, fn func(db *gorm.DB) error) error {
+	db, err := e.openDB(ctx, migrate)
+	if err != nil {
+		return err
+	}
+	defer store.Close(db)
+	return fn(db)
+}
+
 func migrateCmd(e *env) *cobra.Command {
 	return &cobra.Command{
 		Use:   "migrate",
 		Short: "apply pending schema migrations",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			db, err := e.openDB(cmd.Context(), true)
-			if err != nil {
-				return err
-			}
-			defer store.Close(db)
-			e.note("schema is up to date")
-			return nil
+			return e.withDB(cmd.Context(), true, func(*gorm.DB) error {
+				e.note("schema is up to date")
+				return nil
+			})
 		},
 	}
 }
@@ -54,21 +62,16 @@ func usersCmd(e *env) *cobra.Command {
 		Short: "create a user and a first API key; prints only the key on standard output",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			db, err := e.openDB(cmd.Context(), false)
-			if err != nil {
-				return err
-			}
-			defer store.Close(db)
-			u, err := store.CreateUser(cmd.Context(), db, email)
-			if err != nil {
-				return err
-			}
-			key, _, err := store.CreateKey(cmd.Context(), db, u.ID)
-			if err != nil {
-				return err
-			}
-			e.note("created user %s (%s); the API key below is shown once", u.Email, u.ID)
-			return e.printKey(key)
+			ctx := cmd.Context()
+			return e.withDB(ctx, false, func(db *gorm.DB) error {
+				u, err := store.CreateUser(ctx, db, email)
+				if err != nil {
+					return err
+				}
+				return e.issueKey(ctx, db, u, func(models.APIKey) string {
+					return fmt.Sprintf("created user %s (%s); the API key below is shown once", u.Email, u.ID)
+				})
+			})
 		},
 	}
 	create.Flags().StringVar(&email, "email", "", "the user's e-mail address")
@@ -85,21 +88,16 @@ func keysCmd(e *env) *cobra.Command {
 		Short: "issue another API key for a user; prints only the key on standard output",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			db, err := e.openDB(cmd.Context(), false)
-			if err != nil {
-				return err
-			}
-			defer store.Close(db)
-			u, err := store.UserByEmail(cmd.Context(), db, email)
-			if err != nil {
-				return err
-			}
-			key, k, err := store.CreateKey(cmd.Context(), db, u.ID)
-			if err != nil {
-				return err
-			}
-			e.note("created key %s for %s; it is shown once", k.Prefix, u.Email)
-			return e.printKey(key)
+			ctx := cmd.Context()
+			return e.withDB(ctx, false, func(db *gorm.DB) error {
+				u, err := store.UserByEmail(ctx, db, email)
+				if err != nil {
+					return err
+				}
+				return e.issueKey(ctx, db, u, func(k models.APIKey) string {
+					return fmt.Sprintf("created key %s for %s; it is shown once", k.Prefix, u.Email)
+				})
+			})
 		},
 	}
 	create.Flags().StringVar(&email, "email", "", "the user's e-mail address")
@@ -109,20 +107,29 @@ func keysCmd(e *env) *cobra.Command {
 		Short: "revoke a key by its prefix (the 12 hex digits after obk_)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			db, err := e.openDB(cmd.Context(), false)
-			if err != nil {
-				return err
-			}
-			defer store.Close(db)
-			if err := store.RevokeKey(cmd.Context(), db, args[0]); err != nil {
-				return err
-			}
-			e.note("revoked key %s", args[0])
-			return nil
+			return e.withDB(cmd.Context(), false, func(db *gorm.DB) error {
+				if err := store.RevokeKey(cmd.Context(), db, args[0]); err != nil {
+					return err
+				}
+				e.note("revoked key %s", args[0])
+				return nil
+			})
 		},
 	}
 	keys.AddCommand(create, revoke)
 	return keys
+}
+
+// issueKey creates an API key for u, tells the operator on standard error
+// what was done (note), and prints only the key on standard output, so
+// `key=$(outreach keys create ...)` captures it alone.
+func (e *env) issueKey(ctx context.Context, db *gorm.DB, u models.User, note func(models.APIKey) string) error {
+	key, k, err := store.CreateKey(ctx, db, u.ID)
+	if err != nil {
+		return err
+	}
+	e.note("%s", note(k))
+	return e.printKey(key)
 }
 
 // note tells the operator what a command did, on standard error. A failed

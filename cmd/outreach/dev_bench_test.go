@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/backlinkoutreach/outreach/internal/devserver"
+	"github.com/backlinkoutreach/outreach/internal/enginetest"
 )
 
 // BenchmarkDevStartToReady measures what a newcomer waits for: from
@@ -18,7 +19,7 @@ import (
 // migrations, dev mailbox, worker, schedule, API). The Temporal CLI and the
 // outreach binary are built before anything is timed. Goal: under 10 s.
 func BenchmarkDevStartToReady(b *testing.B) {
-	outreachBinary(b)
+	enginetest.Binary(b)
 	var cold, warm, bare time.Duration
 	for range b.N {
 		s := newDevSetup(b)
@@ -36,7 +37,7 @@ func BenchmarkDevStartToReady(b *testing.B) {
 
 		start = time.Now()
 		srv, err := devserver.Start(context.Background(), devserver.Options{
-			Port: freePort(b), UIPort: freePort(b), DBFile: filepath.Join(b.TempDir(), "temporal.db"),
+			Port: enginetest.FreePort(b), UIPort: enginetest.FreePort(b), DBFile: filepath.Join(b.TempDir(), "temporal.db"),
 		})
 		if err != nil {
 			b.Fatal(err)

@@ -15,7 +15,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -25,6 +24,7 @@ import (
 	"github.com/backlinkoutreach/outreach/api"
 	"github.com/backlinkoutreach/outreach/internal/config"
 	"github.com/backlinkoutreach/outreach/internal/devserver"
+	"github.com/backlinkoutreach/outreach/internal/enginetest"
 	"github.com/backlinkoutreach/outreach/internal/store"
 	"github.com/backlinkoutreach/outreach/internal/storetest"
 	"github.com/backlinkoutreach/outreach/models"
@@ -34,60 +34,7 @@ import (
 // built here, as a subprocess with its own data directory and free ports,
 // starting the real Temporal dev server.
 
-var (
-	binOnce sync.Once
-	binPath string
-	binErr  error
-)
-
-// outreachBinary builds cmd/outreach once per test process.
-func outreachBinary(t testing.TB) string {
-	t.Helper()
-	binOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "outreach-dev-bin-")
-		if err != nil {
-			binErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "outreach")
-		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
-		if err != nil {
-			binErr = fmt.Errorf("go build: %w: %s", err, out)
-		}
-	})
-	if binErr != nil {
-		t.Fatal(binErr)
-	}
-	return binPath
-}
-
-// lockedBuffer collects a subprocess's output.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = ln.Close() }()
-	return ln.Addr().(*net.TCPAddr).Port //nolint:forcetypeassert // tcp
-}
+func TestMain(m *testing.M) { enginetest.Main(m, enginetest.MainOptions{}) }
 
 // devSetup is one dev stack's data directory and ports; it survives
 // restarts of the process.
@@ -100,8 +47,8 @@ type devSetup struct {
 func newDevSetup(t testing.TB) *devSetup {
 	t.Helper()
 	return &devSetup{
-		dir: t.TempDir(), http: freePort(t), temporal: freePort(t), ui: freePort(t),
-		smtp: freePort(t), imapPort: freePort(t),
+		dir: t.TempDir(), http: enginetest.FreePort(t), temporal: enginetest.FreePort(t), ui: enginetest.FreePort(t),
+		smtp: enginetest.FreePort(t), imapPort: enginetest.FreePort(t),
 	}
 }
 
@@ -145,13 +92,27 @@ func (s *devSetup) env(t testing.TB) []string {
 	return out
 }
 
+// checkPortsFree fails the test for each of the stack's ports that cannot
+// be listened on.
+func (s *devSetup) checkPortsFree(t testing.TB, when string) {
+	t.Helper()
+	for _, port := range []int{s.http, s.temporal, s.ui, s.smtp, s.imapPort} {
+		ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+		if err != nil {
+			t.Errorf("port %d still taken %s: %v", port, when, err)
+			continue
+		}
+		_ = ln.Close()
+	}
+}
+
 // devProc is one running `outreach dev`.
 type devProc struct {
 	t      testing.TB
 	s      *devSetup
 	cmd    *exec.Cmd
-	stdout *lockedBuffer
-	stderr *lockedBuffer
+	stdout *enginetest.LockedBuffer
+	stderr *enginetest.LockedBuffer
 	done   chan struct{}
 	err    error
 }
@@ -159,8 +120,8 @@ type devProc struct {
 // start runs `outreach dev`; the test's cleanup kills it if it still runs.
 func (s *devSetup) start(t testing.TB) *devProc {
 	t.Helper()
-	p := &devProc{t: t, s: s, stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, done: make(chan struct{})}
-	p.cmd = exec.Command(outreachBinary(t), "dev")
+	p := &devProc{t: t, s: s, stdout: &enginetest.LockedBuffer{}, stderr: &enginetest.LockedBuffer{}, done: make(chan struct{})}
+	p.cmd = exec.Command(enginetest.Binary(t), "dev")
 	p.cmd.Env = s.env(t)
 	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
 	if err := p.cmd.Start(); err != nil {
@@ -317,21 +278,6 @@ func byMessageID(ms []api.DevMessage) map[string]int {
 	return out
 }
 
-func waitUntil(t testing.TB, timeout time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s (%s)", timeout, what, state)
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
-}
-
 // The quickstart walkthrough, exactly as a newcomer runs it, against a
 // cold start of the whole stack; then Ctrl-C, and a second start that
 // resumes the same data with the same API key.
@@ -448,7 +394,7 @@ func TestDevKilledMidCampaignResumes(t *testing.T) {
 	}
 	s.call(t, key, http.MethodPost, "/campaigns/"+camp.ID+"/launch", nil, nil, http.StatusOK)
 
-	waitUntil(t, 2*time.Minute, "the first pitches", func() (bool, string) {
+	enginetest.WaitFor(t, 2*time.Minute, "the first pitches", func() (bool, string) {
 		n := len(s.captured(t, key))
 		return n >= 3, fmt.Sprintf("%d captured", n)
 	})
@@ -465,7 +411,7 @@ func TestDevKilledMidCampaignResumes(t *testing.T) {
 		t.Errorf("restart printed another key")
 	}
 	var stats api.CampaignAnalytics
-	waitUntil(t, 5*time.Minute, "every step of every lead decided", func() (bool, string) {
+	enginetest.WaitFor(t, 5*time.Minute, "every step of every lead decided", func() (bool, string) {
 		s.call(t, key, http.MethodGet, "/campaigns/"+camp.ID+"/analytics", nil, &stats, http.StatusOK)
 		done := stats.AttemptsByState[models.AttemptSent] + stats.AttemptsByState[models.AttemptUnknown]
 		return done == 2*leads, fmt.Sprintf("%d sent or unknown: %v; %d captured", done, stats.AttemptsByState, len(s.captured(t, key)))
@@ -546,14 +492,7 @@ func TestDevBusyPort(t *testing.T) {
 			}
 			// Nothing left behind: every other port is free again.
 			_ = busy.Close()
-			for _, port := range []int{s.http, s.temporal, s.ui, s.smtp, s.imapPort} {
-				ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
-				if err != nil {
-					t.Errorf("port %d still taken after the failed start: %v", port, err)
-					continue
-				}
-				_ = ln.Close()
-			}
+			s.checkPortsFree(t, "after the failed start")
 		})
 	}
 }
@@ -639,19 +578,12 @@ func TestDevInterruptDuringStart(t *testing.T) {
 	t.Parallel()
 	s := newDevSetup(t)
 	p := s.start(t)
-	waitUntil(t, time.Minute, "the Temporal dev server to be started", func() (bool, string) {
+	enginetest.WaitFor(t, time.Minute, "the Temporal dev server to be started", func() (bool, string) {
 		_, err := os.Stat(filepath.Join(s.dir, temporalDBFile))
 		return err == nil, fmt.Sprint(err)
 	})
 	p.interrupt()
-	for _, port := range []int{s.http, s.temporal, s.ui, s.smtp, s.imapPort} {
-		ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
-		if err != nil {
-			t.Errorf("port %d still taken after Ctrl-C: %v", port, err)
-			continue
-		}
-		_ = ln.Close()
-	}
+	s.checkPortsFree(t, "after Ctrl-C")
 	if _, err := os.Stat(filepath.Join(s.dir, temporalPIDFile)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("temporal pid file left after Ctrl-C: %v", err)
 	}

@@ -13,7 +13,6 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/backlinkoutreach/outreach/api"
-	"github.com/backlinkoutreach/outreach/internal/store"
 	"github.com/backlinkoutreach/outreach/internal/temporalx"
 )
 
@@ -23,20 +22,17 @@ func serveCmd(e *env) *cobra.Command {
 		Short: "run the HTTP API",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			db, err := e.openDB(cmd.Context(), false)
-			if err != nil {
-				return err
-			}
-			defer store.Close(db)
-			// Lazy: the API starts while Temporal is down; routes that need
-			// it answer 503 and /readyz says so until it is back.
-			tc, err := temporalx.Lazy(e.temporalOptions("api"))
-			if err != nil {
-				return err
-			}
-			defer tc.Close()
-			go e.registerSearchAttributes(cmd.Context(), tc)
-			return serveHTTP(cmd.Context(), e, e.newAPI(db, tc).Handler())
+			return e.withDB(cmd.Context(), false, func(db *gorm.DB) error {
+				// Lazy: the API starts while Temporal is down; routes that
+				// need it answer 503 and /readyz says so until it is back.
+				tc, err := temporalx.Lazy(e.temporalOptions("api"))
+				if err != nil {
+					return err
+				}
+				defer tc.Close()
+				go e.registerSearchAttributes(cmd.Context(), tc)
+				return serveHTTP(cmd.Context(), e, e.newAPI(db, tc).Handler())
+			})
 		},
 	}
 }

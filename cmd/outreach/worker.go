@@ -7,7 +7,6 @@ import (
 	"go.temporal.io/sdk/client"
 	"gorm.io/gorm"
 
-	"github.com/backlinkoutreach/outreach/internal/store"
 	"github.com/backlinkoutreach/outreach/internal/temporalx"
 	"github.com/backlinkoutreach/outreach/worker"
 )
@@ -20,23 +19,20 @@ func workerCmd(e *env) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			db, err := e.openDB(cmd.Context(), false)
-			if err != nil {
-				return err
-			}
-			defer store.Close(db)
-			c, err := temporalx.DialWait(ctx, e.temporalOptions("worker"))
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			w, err := e.startWorker(ctx, db, c, o)
-			if err != nil {
-				return err
-			}
-			<-ctx.Done()
-			w.Stop()
-			return nil
+			return e.withDB(ctx, false, func(db *gorm.DB) error {
+				c, err := temporalx.DialWait(ctx, e.temporalOptions("worker"))
+				if err != nil {
+					return err
+				}
+				defer c.Close()
+				w, err := e.startWorker(ctx, db, c, o)
+				if err != nil {
+					return err
+				}
+				<-ctx.Done()
+				w.Stop()
+				return nil
+			})
 		},
 	}
 	cmd.Flags().IntVar(&o.MaxConcurrentActivities, "max-activities", 0, "activities run at once (0: SDK default)")

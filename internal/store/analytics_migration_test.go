@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"maps"
-	"os"
 	"testing"
 )
 
@@ -11,21 +10,10 @@ import (
 // replies already stored, and its down/up round trip rebuilds them.
 func TestAnalyticsMigrationBackfills(t *testing.T) {
 	t.Parallel()
-	dialects := []Dialect{SQLite}
-	if os.Getenv("TEST_DATABASE_URL") != "" {
-		dialects = append(dialects, Postgres)
-	}
-	for _, d := range dialects {
+	for _, d := range testDialects() {
 		t.Run(string(d), func(t *testing.T) {
 			ctx := context.Background()
-			db := unmigrated(t, d)
-			p, err := provider(ctx, db)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := p.UpTo(ctx, 4); err != nil {
-				t.Fatal(err)
-			}
+			db, p := migratedUpTo(t, d, 4)
 			exec := func(q string, args ...any) {
 				t.Helper()
 				if err := db.Exec(q, args...).Error; err != nil {

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -16,20 +15,8 @@ import (
 // user's campaign, a malformed id and one being deleted all answer
 // models.ErrCampaignNotFound.
 func CampaignForUser(ctx context.Context, db *gorm.DB, userID, campaignID string) (models.Campaign, error) {
-	var c models.Campaign
-	if !models.ValidID(campaignID) {
-		return c, models.ErrCampaignNotFound
-	}
-	err := db.WithContext(ctx).
-		Where("id = ? AND user_id = ? AND state <> ?", campaignID, userID, models.CampaignDeleting).
-		Take(&c).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return c, models.ErrCampaignNotFound
-	}
-	if err != nil {
-		return c, fmt.Errorf("load campaign: %w", err)
-	}
-	return c, nil
+	q := db.WithContext(ctx).Where("user_id = ? AND state <> ?", userID, models.CampaignDeleting)
+	return takeByID[models.Campaign](q, campaignID, models.ErrCampaignNotFound, "campaign")
 }
 
 // CreateCampaign inserts c; the caller fills every field.
@@ -170,20 +157,9 @@ func UpdateCampaign(ctx context.Context, db *gorm.DB, userID, campaignID string,
 // UPDATE does not conflict with the KEY SHARE lock that inserting a lead
 // takes on its campaign, so a patch never waits for a bulk add.
 func lockCampaign(tx *gorm.DB, userID, campaignID string) (models.Campaign, error) {
-	var c models.Campaign
-	if !models.ValidID(campaignID) {
-		return c, models.ErrCampaignNotFound
-	}
-	err := tx.Clauses(clause.Locking{Strength: "NO KEY UPDATE"}).
-		Where("id = ? AND user_id = ? AND state <> ?", campaignID, userID, models.CampaignDeleting).
-		Take(&c).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return c, models.ErrCampaignNotFound
-	}
-	if err != nil {
-		return c, fmt.Errorf("load campaign: %w", err)
-	}
-	return c, nil
+	q := tx.Clauses(clause.Locking{Strength: "NO KEY UPDATE"}).
+		Where("user_id = ? AND state <> ?", userID, models.CampaignDeleting)
+	return takeByID[models.Campaign](q, campaignID, models.ErrCampaignNotFound, "campaign")
 }
 
 // ArchiveCampaign archives the campaign and remembers its state for

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"gorm.io/gorm"
@@ -17,21 +16,9 @@ import (
 // missing lead, another user's, a malformed id and a lead of a campaign
 // being deleted all answer models.ErrLeadNotFound.
 func LeadForUser(ctx context.Context, db *gorm.DB, userID, leadID string) (models.Lead, error) {
-	var l models.Lead
-	if !models.ValidID(leadID) {
-		return l, models.ErrLeadNotFound
-	}
-	err := db.WithContext(ctx).
-		Where("id = ? AND user_id = ?", leadID, userID).
-		Where("campaign_id IN (?)", db.Model(&models.Campaign{}).Select("id").Where("state <> ?", models.CampaignDeleting)).
-		Take(&l).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return l, models.ErrLeadNotFound
-	}
-	if err != nil {
-		return l, fmt.Errorf("load lead: %w", err)
-	}
-	return l, nil
+	q := db.WithContext(ctx).Where("user_id = ?", userID).
+		Where("campaign_id IN (?)", db.Model(&models.Campaign{}).Select("id").Where("state <> ?", models.CampaignDeleting))
+	return takeByID[models.Lead](q, leadID, models.ErrLeadNotFound, "lead")
 }
 
 // DeliveredAttempts answers the lead's e-mails that may have reached it

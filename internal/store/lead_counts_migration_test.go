@@ -10,8 +10,36 @@ import (
 	"testing"
 
 	"github.com/glebarez/sqlite"
+	"github.com/pressly/goose/v3"
 	"gorm.io/gorm"
 )
+
+// testDialects lists the databases the migration tests run on: SQLite,
+// and PostgreSQL when TEST_DATABASE_URL is set (storetest.Dialects, which
+// this package cannot import).
+func testDialects() []Dialect {
+	if os.Getenv("TEST_DATABASE_URL") != "" {
+		return []Dialect{SQLite, Postgres}
+	}
+	return []Dialect{SQLite}
+}
+
+// migratedUpTo opens an empty database of dialect d and applies the
+// migrations up to version only, so a test can store rows the way an older
+// release did before the next migration runs.
+func migratedUpTo(t *testing.T, d Dialect, version int64) (*gorm.DB, *goose.Provider) {
+	t.Helper()
+	ctx := context.Background()
+	db := unmigrated(t, d)
+	p, err := provider(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.UpTo(ctx, version); err != nil {
+		t.Fatal(err)
+	}
+	return db, p
+}
 
 // unmigrated opens an empty database of dialect d (storetest would migrate
 // it, and importing it here would be an import cycle).
@@ -57,21 +85,10 @@ func unmigrated(t *testing.T, d Dialect) *gorm.DB {
 // down/up round trip rebuilds them.
 func TestLeadCountsMigrationBackfills(t *testing.T) {
 	t.Parallel()
-	dialects := []Dialect{SQLite}
-	if os.Getenv("TEST_DATABASE_URL") != "" {
-		dialects = append(dialects, Postgres)
-	}
-	for _, d := range dialects {
+	for _, d := range testDialects() {
 		t.Run(string(d), func(t *testing.T) {
 			ctx := context.Background()
-			db := unmigrated(t, d)
-			p, err := provider(ctx, db)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := p.UpTo(ctx, 3); err != nil {
-				t.Fatal(err)
-			}
+			db, p := migratedUpTo(t, d, 3)
 			for _, q := range []string{
 				"INSERT INTO users (id, email, created_at) VALUES ('u', 'u@example.com', CURRENT_TIMESTAMP)",
 				"INSERT INTO campaigns (id, user_id, name, state, created_at, updated_at) VALUES ('c1', 'u', 'one', 'draft', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -147,18 +146,8 @@ func InsertLead(ctx context.Context, db *gorm.DB, l models.Lead) error {
 // (and so of another user), a malformed id and a missing lead all answer
 // models.ErrLeadNotFound.
 func LeadInCampaign(ctx context.Context, db *gorm.DB, campaignID, leadID string) (models.Lead, error) {
-	var l models.Lead
-	if !models.ValidID(leadID) {
-		return l, models.ErrLeadNotFound
-	}
-	err := db.WithContext(ctx).Where("id = ? AND campaign_id = ?", leadID, campaignID).Take(&l).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return l, models.ErrLeadNotFound
-	}
-	if err != nil {
-		return l, fmt.Errorf("load lead: %w", err)
-	}
-	return l, nil
+	q := db.WithContext(ctx).Where("campaign_id = ?", campaignID)
+	return takeByID[models.Lead](q, leadID, models.ErrLeadNotFound, "lead")
 }
 
 // LeadSort orders a lead list.

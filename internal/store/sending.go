@@ -580,30 +580,72 @@ func leadStatus(tx *gorm.DB, leadID string) (models.LeadStatus, error) {
 // the recipient, so the lead must be treated as contacted and never be
 // pitched again.
 func markUnknownTx(tx *gorm.DB, a models.Attempt, now time.Time, why string) (bool, error) {
-	res := tx.Model(&models.Attempt{}).Where("id = ? AND state = ?", a.ID, models.AttemptSending).
-		Updates(map[string]any{"state": models.AttemptUnknown, "error": why, "updated_at": now})
+	return settleTx(tx, a, now, settlement{
+		from:      []models.AttemptState{models.AttemptSending},
+		set:       map[string]any{"state": models.AttemptUnknown, "error": why, "updated_at": now},
+		event:     EventSendUnknown,
+		detail:    why,
+		contacted: "first e-mail may have been delivered",
+	})
+}
+
+// settlement is how a send ends for its ledger row.
+type settlement struct {
+	from      []models.AttemptState // the row moves only from one of these
+	set       map[string]any        // the columns it gets, state included
+	event     string                // the timeline event written when it moved
+	detail    string
+	contacted string // for the first step, the detail of the move to contacted
+}
+
+// settleTx moves a's ledger row as s says and, when it moved, writes the
+// timeline event and, for the first step, moves the lead to contacted:
+// the pitch reached, or may have reached, the recipient, so the lead is
+// never pitched again. A lead already past contacted stays where it is.
+// It answers whether the row moved (false: another outcome was recorded
+// first).
+func settleTx(tx *gorm.DB, a models.Attempt, at time.Time, s settlement) (bool, error) {
+	res := tx.Model(&models.Attempt{}).Where("id = ? AND state IN ?", a.ID, s.from).Updates(s.set)
 	if res.Error != nil {
-		return false, fmt.Errorf("mark attempt unknown: %w", res.Error)
+		return false, fmt.Errorf("mark attempt %s: %w", s.set["state"], res.Error)
 	}
 	if res.RowsAffected == 0 {
 		return false, nil
 	}
 	step := a.Step
 	if err := addEvent(tx, models.LeadEvent{
-		LeadID: a.LeadID, CampaignID: a.CampaignID, At: now, Kind: EventSendUnknown,
-		Step: &step, Detail: why,
+		LeadID: a.LeadID, CampaignID: a.CampaignID, At: at, Kind: s.event,
+		Step: &step, Detail: s.detail,
 	}); err != nil {
 		return false, err
 	}
 	if step == 0 {
 		if _, err := transitionTx(tx, Transition{
 			LeadID: a.LeadID, To: models.StatusContacted, Source: "send",
-			Detail: "first e-mail may have been delivered", Step: &step, At: now,
+			Detail: s.contacted, Step: &step, At: at,
 		}); err != nil && !isTransitionErr(err) {
 			return false, err
 		}
 	}
 	return true, nil
+}
+
+// finishTx runs settle in a transaction and answers the lead's status
+// after it.
+func finishTx(ctx context.Context, db *gorm.DB, leadID, what string, settle func(tx *gorm.DB) error) (models.LeadStatus, error) {
+	var status models.LeadStatus
+	err := db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := settle(tx); err != nil {
+			return err
+		}
+		var err error
+		status, err = leadStatus(tx, leadID)
+		return err
+	})
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", what, err)
+	}
+	return status, nil
 }
 
 func isTransitionErr(err error) bool {
@@ -616,40 +658,17 @@ func isTransitionErr(err error) bool {
 // lead's status.
 func FinishSent(ctx context.Context, db *gorm.DB, a models.Attempt, at time.Time) (models.LeadStatus, error) {
 	at = at.UTC()
-	var status models.LeadStatus
-	err := db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		// unknown -> sent: a late conversation that did finish knows better.
-		res := tx.Model(&models.Attempt{}).Where("id = ? AND state IN ?", a.ID,
-			[]models.AttemptState{models.AttemptSending, models.AttemptUnknown}).
-			Updates(map[string]any{"state": models.AttemptSent, "sent_at": at, "updated_at": at, "error": ""})
-		if res.Error != nil {
-			return fmt.Errorf("mark attempt sent: %w", res.Error)
-		}
-		step := a.Step
-		if res.RowsAffected == 1 {
-			if err := addEvent(tx, models.LeadEvent{
-				LeadID: a.LeadID, CampaignID: a.CampaignID, At: at, Kind: EventSent,
-				Step: &step, Detail: a.Subject,
-			}); err != nil {
-				return err
-			}
-			if step == 0 {
-				if _, err := transitionTx(tx, Transition{
-					LeadID: a.LeadID, To: models.StatusContacted, Source: "send",
-					Detail: "first e-mail sent", Step: &step, At: at,
-				}); err != nil && !isTransitionErr(err) {
-					return err
-				}
-			}
-		}
-		var err error
-		status, err = leadStatus(tx, a.LeadID)
+	return finishTx(ctx, db, a.LeadID, "finish send", func(tx *gorm.DB) error {
+		_, err := settleTx(tx, a, at, settlement{
+			// unknown -> sent: a late conversation that did finish knows better.
+			from:      []models.AttemptState{models.AttemptSending, models.AttemptUnknown},
+			set:       map[string]any{"state": models.AttemptSent, "sent_at": at, "updated_at": at, "error": ""},
+			event:     EventSent,
+			detail:    a.Subject,
+			contacted: "first e-mail sent",
+		})
 		return err
 	})
-	if err != nil {
-		return "", fmt.Errorf("finish send: %w", err)
-	}
-	return status, nil
 }
 
 // FinishRetry records that the message certainly did not reach the server:
@@ -686,65 +705,38 @@ func FinishRetry(ctx context.Context, db *gorm.DB, a models.Attempt, cause strin
 // consumed: the message reached the server. It answers the lead's status.
 func FinishFailed(ctx context.Context, db *gorm.DB, a models.Attempt, cause string, now time.Time) (models.LeadStatus, error) {
 	now = now.UTC()
-	var status models.LeadStatus
-	err := db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		res := tx.Model(&models.Attempt{}).Where("id = ? AND state = ?", a.ID, models.AttemptSending).
-			Updates(map[string]any{"state": models.AttemptFailed, "error": truncate(cause, 500), "updated_at": now})
-		if res.Error != nil {
-			return fmt.Errorf("mark attempt failed: %w", res.Error)
+	return finishTx(ctx, db, a.LeadID, "finish failed send", func(tx *gorm.DB) error {
+		moved, err := settleTx(tx, a, now, settlement{
+			from:      []models.AttemptState{models.AttemptSending},
+			set:       map[string]any{"state": models.AttemptFailed, "error": truncate(cause, 500), "updated_at": now},
+			event:     EventSendFailed,
+			detail:    truncate(cause, 500),
+			contacted: "first e-mail reached the server",
+		})
+		if err != nil || !moved {
+			return err
+		}
+		if err := suppressTx(tx, a.UserID, a.Recipient, models.SuppressHardBounce, "permanent SMTP failure", now); err != nil {
+			return err
 		}
 		step := a.Step
-		if res.RowsAffected == 1 {
-			if err := addEvent(tx, models.LeadEvent{
-				LeadID: a.LeadID, CampaignID: a.CampaignID, At: now, Kind: EventSendFailed,
-				Step: &step, Detail: truncate(cause, 500),
-			}); err != nil {
-				return err
-			}
-			if err := suppressTx(tx, a.UserID, a.Recipient, models.SuppressHardBounce, "permanent SMTP failure", now); err != nil {
-				return err
-			}
-			if step == 0 {
-				if _, err := transitionTx(tx, Transition{
-					LeadID: a.LeadID, To: models.StatusContacted, Source: "send",
-					Detail: "first e-mail reached the server", Step: &step, At: now,
-				}); err != nil && !isTransitionErr(err) {
-					return err
-				}
-			}
-			if _, err := transitionTx(tx, Transition{
-				LeadID: a.LeadID, To: models.StatusBounced, Source: "smtp",
-				Detail: "permanent failure", Step: &step, At: now,
-			}); err != nil && !isTransitionErr(err) {
-				return err
-			}
+		if _, err := transitionTx(tx, Transition{
+			LeadID: a.LeadID, To: models.StatusBounced, Source: "smtp",
+			Detail: "permanent failure", Step: &step, At: now,
+		}); err != nil && !isTransitionErr(err) {
+			return err
 		}
-		var err error
-		status, err = leadStatus(tx, a.LeadID)
-		return err
+		return nil
 	})
-	if err != nil {
-		return "", fmt.Errorf("finish failed send: %w", err)
-	}
-	return status, nil
 }
 
 // FinishUnknown records a conversation that broke after the message was
 // handed over: it may have been delivered, so it is never sent again.
 func FinishUnknown(ctx context.Context, db *gorm.DB, a models.Attempt, cause string, now time.Time) (models.LeadStatus, error) {
-	var status models.LeadStatus
-	err := db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		if _, err := markUnknownTx(tx, a, now.UTC(), truncate("delivery not confirmed: "+cause, 500)); err != nil {
-			return err
-		}
-		var err error
-		status, err = leadStatus(tx, a.LeadID)
+	return finishTx(ctx, db, a.LeadID, "finish unknown send", func(tx *gorm.DB) error {
+		_, err := markUnknownTx(tx, a, now.UTC(), truncate("delivery not confirmed: "+cause, 500))
 		return err
 	})
-	if err != nil {
-		return "", fmt.Errorf("finish unknown send: %w", err)
-	}
-	return status, nil
 }
 
 // suppressTx adds addr to the user's suppression list (idempotent) and

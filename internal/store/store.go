@@ -22,6 +22,8 @@ import (
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
+
+	"github.com/backlinkoutreach/outreach/models"
 )
 
 //go:embed migrations
@@ -224,4 +226,23 @@ func CheckMigrated(ctx context.Context, db *gorm.DB) error {
 		return ErrSchemaBehind
 	}
 	return nil
+}
+
+// takeByID loads the row with this id among those q selects (q carries the
+// owner, campaign, state and locking conditions). A malformed id and a row
+// q does not select both answer notFound: another user's id cannot be told
+// from one that never existed.
+func takeByID[T any](q *gorm.DB, id string, notFound error, what string) (T, error) {
+	var row T
+	if !models.ValidID(id) {
+		return row, notFound
+	}
+	err := q.Where("id = ?", id).Take(&row).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return row, notFound
+	}
+	if err != nil {
+		return row, fmt.Errorf("load %s: %w", what, err)
+	}
+	return row, nil
 }

@@ -25,18 +25,8 @@ func CreateTemplate(ctx context.Context, db *gorm.DB, t *models.Template) error 
 // TemplateForUser loads a template the user owns. Another user's template, a
 // malformed id and a missing one all answer models.ErrTemplateNotFound.
 func TemplateForUser(ctx context.Context, db *gorm.DB, userID, templateID string) (models.Template, error) {
-	var t models.Template
-	if !models.ValidID(templateID) {
-		return t, models.ErrTemplateNotFound
-	}
-	err := db.WithContext(ctx).Where("id = ? AND user_id = ?", templateID, userID).Take(&t).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return t, models.ErrTemplateNotFound
-	}
-	if err != nil {
-		return t, fmt.Errorf("load template: %w", err)
-	}
-	return t, nil
+	q := db.WithContext(ctx).Where("user_id = ?", userID)
+	return takeByID[models.Template](q, templateID, models.ErrTemplateNotFound, "template")
 }
 
 // TemplateFilter selects one page of a user's templates, ordered by id
