@@ -20,7 +20,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapserver"
 	"github.com/emersion/go-smtp"
 
-	"github.com/backlinkoutreach/outreach/internal/mailtest"
+	"github.com/backlinkoutreach/outreach/internal/tlsutil"
 )
 
 // Options configure a Mailbox.
@@ -120,7 +120,7 @@ func Start(ctx context.Context, o Options) (*Mailbox, error) {
 	m := &Mailbox{log: log, sent: sent, imap: store, smtpLn: smtpLn, imapLn: imapLn}
 	var tlsCfg *tls.Config
 	if o.StartTLS {
-		tlsCfg, m.roots, err = mailtest.SelfSigned()
+		tlsCfg, m.roots, err = tlsutil.SelfSigned()
 		if err != nil {
 			_ = sent.close()
 			_ = store.close()

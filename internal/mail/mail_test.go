@@ -15,6 +15,7 @@ import (
 
 	outmail "github.com/backlinkoutreach/outreach/internal/mail"
 	"github.com/backlinkoutreach/outreach/internal/mailtest"
+	"github.com/backlinkoutreach/outreach/internal/tlsutil"
 )
 
 func newServer(t *testing.T, o mailtest.Options) *mailtest.Server {
@@ -170,7 +171,7 @@ func TestSendHTMLAlternative(t *testing.T) {
 
 func TestSendTLSModes(t *testing.T) {
 	t.Parallel()
-	tlsCfg, pool, err := mailtest.SelfSigned()
+	tlsCfg, pool, err := tlsutil.SelfSigned()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,7 @@
-package mailtest
+// Package tlsutil makes throwaway TLS certificates: the dev mailbox's
+// optional STARTTLS and tests of TLS clients use them. Nothing here is for
+// serving real traffic.
+package tlsutil
 
 import (
 	"crypto/ecdsa"
@@ -13,9 +16,9 @@ import (
 	"time"
 )
 
-// SelfSigned makes a certificate for 127.0.0.1 and localhost. It returns the
-// server's TLS config and a pool trusting the certificate, for clients that
-// verify it.
+// SelfSigned makes a certificate for 127.0.0.1 and localhost, valid for a
+// day. It returns the server's TLS config and a pool trusting the
+// certificate, for clients that verify it.
 func SelfSigned() (*tls.Config, *x509.CertPool, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -23,7 +26,7 @@ func SelfSigned() (*tls.Config, *x509.CertPool, error) {
 	}
 	tpl := &x509.Certificate{
 		SerialNumber:          big.NewInt(time.Now().UnixNano()),
-		Subject:               pkix.Name{CommonName: "mailtest"},
+		Subject:               pkix.Name{CommonName: "outreach self-signed"},
 		NotBefore:             time.Now().Add(-time.Hour),
 		NotAfter:              time.Now().Add(24 * time.Hour),
 		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
