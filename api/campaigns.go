@@ -439,7 +439,8 @@ func (s *Server) unarchiveCampaign(c *gin.Context) {
 
 // deleteCampaign hides the campaign (state deleting: sends refuse it), has
 // the engine stop its workflows, then deletes the rows. If the engine cannot
-// stop them the campaign comes back as it was, so the client can retry.
+// stop them the campaign comes back as it was, so the client can retry. If
+// the process dies in between, the worker's DeletionFinisher completes it.
 func (s *Server) deleteCampaign(c *gin.Context) {
 	ctx := c.Request.Context()
 	camp := currentCampaign(c)
@@ -458,7 +459,8 @@ func (s *Server) deleteCampaign(c *gin.Context) {
 			return
 		}
 	}
-	if err := store.DeleteCampaign(context.WithoutCancel(ctx), s.db, camp.ID); err != nil {
+	// A DeletionFinisher may have finished it meanwhile: gone either way.
+	if _, err := store.FinishCampaignDelete(context.WithoutCancel(ctx), s.db, camp.ID); err != nil {
 		fail(c, err)
 		return
 	}

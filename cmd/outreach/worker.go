@@ -7,6 +7,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"gorm.io/gorm"
 
+	"github.com/backlinkoutreach/outreach/api"
 	"github.com/backlinkoutreach/outreach/internal/temporalx"
 	"github.com/backlinkoutreach/outreach/worker"
 )
@@ -41,10 +42,10 @@ func workerCmd(e *env) *cobra.Command {
 }
 
 // startWorker starts serving the engine's task queues (workflows,
-// activities and the reply poller with its schedule); `worker` and `dev`
-// share it, so both register exactly the same things. Stop the answer when
-// done.
-func (e *env) startWorker(ctx context.Context, db *gorm.DB, c client.Client, o worker.Options) (*worker.Worker, error) {
+// activities and the reply poller with its schedule) and the finisher of
+// interrupted campaign deletes; `worker` and `dev` share it, so both run
+// exactly the same things. Stop the answer when done.
+func (e *env) startWorker(ctx context.Context, db *gorm.DB, c client.Client, o worker.Options) (*engineWorker, error) {
 	if err := temporalx.EnsureSearchAttributes(ctx, c, e.cfg.TemporalNamespace); err != nil {
 		return nil, err
 	}
@@ -63,5 +64,29 @@ func (e *env) startWorker(ctx context.Context, db *gorm.DB, c client.Client, o w
 	}
 	e.log.Info("worker running", "task_queue", e.cfg.TemporalTaskQueue, "temporal", e.cfg.TemporalAddress,
 		"namespace", e.cfg.TemporalNamespace)
-	return w, nil
+	engine := api.NewTemporalEngine(c, db, e.cfg.TemporalTaskQueue, e.log)
+	engine.Namespace = e.cfg.TemporalNamespace
+	finisher := &api.DeletionFinisher{DB: db, Engine: engine, Log: e.log.With("component", "delete-finisher")}
+	fctx, stop := context.WithCancel(ctx)
+	ew := &engineWorker{w: w, stopFinisher: stop, finished: make(chan struct{})}
+	go func() {
+		defer close(ew.finished)
+		finisher.Run(fctx)
+	}()
+	return ew, nil
+}
+
+// engineWorker is the Temporal worker and the delete finisher beside it.
+type engineWorker struct {
+	w            *worker.Worker
+	stopFinisher context.CancelFunc
+	finished     chan struct{}
+}
+
+// Stop stops the finisher (it uses the database the caller closes next),
+// then the worker.
+func (ew *engineWorker) Stop() {
+	ew.stopFinisher()
+	<-ew.finished
+	ew.w.Stop()
 }

@@ -235,3 +235,34 @@ func DeleteCampaign(ctx context.Context, db *gorm.DB, campaignID string) error {
 	}
 	return nil
 }
+
+// StuckDeletions answers campaigns marked deleting before before, oldest
+// first, at most limit: deletions a crash (or a failed engine call nobody
+// retried) left unfinished. Marking a campaign deleting is the last write
+// its row gets, so updated_at is when that happened.
+func StuckDeletions(ctx context.Context, db *gorm.DB, before time.Time, limit int) ([]models.Campaign, error) {
+	var out []models.Campaign
+	err := db.WithContext(ctx).Where("state = ? AND updated_at < ?", models.CampaignDeleting, before.UTC()).
+		Order("updated_at, id").Limit(limit).Find(&out).Error
+	if err != nil {
+		return nil, fmt.Errorf("stuck deletions: %w", err)
+	}
+	return out, nil
+}
+
+// FinishCampaignDelete removes the campaign row, as DeleteCampaign does,
+// only while the campaign is deleting: a delete whose engine call failed
+// restores the previous state, and a campaign restored meanwhile must
+// survive a concurrent finisher. It answers whether the row was removed.
+func FinishCampaignDelete(ctx context.Context, db *gorm.DB, campaignID string) (bool, error) {
+	var n int64
+	err := db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		res := tx.Where("id = ? AND state = ?", campaignID, models.CampaignDeleting).Delete(&models.Campaign{})
+		n = res.RowsAffected
+		return res.Error
+	})
+	if err != nil {
+		return false, fmt.Errorf("delete campaign: %w", err)
+	}
+	return n == 1, nil
+}
