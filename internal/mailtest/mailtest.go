@@ -99,6 +99,7 @@ type Server struct {
 
 	mu       sync.Mutex
 	srv      *smtp.Server
+	ln       net.Listener
 	serveErr chan error
 	reject   map[string]*smtp.SMTPError
 	changed  chan struct{} // closed and replaced on every accepted message
@@ -162,6 +163,7 @@ func (s *Server) Start() error {
 	// only when no TLS is configured at all.
 	srv.AllowInsecureAuth = s.opts.TLSConfig == nil
 	s.srv = srv
+	s.ln = ln
 	errc := make(chan error, 1)
 	s.serveErr = errc
 	go func() { errc <- srv.Serve(ln) }()
@@ -174,26 +176,28 @@ func (s *Server) Start() error {
 // are cut.
 func (s *Server) Stop() error {
 	s.mu.Lock()
-	srv, errc := s.srv, s.serveErr
-	s.srv = nil
+	srv, ln, errc := s.srv, s.ln, s.serveErr
+	s.srv, s.ln = nil, nil
 	s.mu.Unlock()
 	if srv == nil {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	shut := make(chan error, 1)
-	go func() { shut <- srv.Shutdown(ctx) }()
-	for s.transactions() > 0 && ctx.Err() == nil {
+	// Closing the listener ourselves (not srv.Shutdown) refuses new
+	// connections at once; srv.Close then cuts the rest. go-smtp's Shutdown
+	// and Close both close the same channel after an unsynchronised check,
+	// so running them concurrently can panic.
+	_ = ln.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for s.transactions() > 0 && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}
-	_ = srv.Close()
-	err := <-shut
-	if serveErr := <-errc; err == nil && !errors.Is(serveErr, smtp.ErrServerClosed) {
-		err = serveErr
-	}
-	if errors.Is(err, smtp.ErrServerClosed) || errors.Is(err, context.DeadlineExceeded) {
+	err := srv.Close()
+	if errors.Is(err, net.ErrClosed) || errors.Is(err, smtp.ErrServerClosed) {
 		err = nil
+	}
+	if serveErr := <-errc; err == nil && serveErr != nil &&
+		!errors.Is(serveErr, smtp.ErrServerClosed) && !errors.Is(serveErr, net.ErrClosed) {
+		err = serveErr
 	}
 	return err
 }
