@@ -60,34 +60,34 @@ func classifyRules(m *Message) Result {
 	}
 	// The signals are read in the order they decide, so a reply stops
 	// costing regexps as soon as its tag is known.
-	text, referral := withoutReferrals(text)
-	if anyMatch(unsubRules, text) {
+	sc, referral := withoutReferrals(scan(text))
+	if anyMatch(unsubRules, sc) {
 		return Result{Tag: models.ReplyUnsubscribe, By: "rules", Rule: "unsubscribe phrase"}
 	}
-	if anyMatch(payAmountRules, text) {
+	if anyMatch(payAmountRules, sc) {
 		// An amount of money in a reply to a pitch is a price.
 		return Result{Tag: models.ReplyAsksPayment, By: "rules", Rule: "price"}
 	}
 	interest := -1
 	interested := func() int {
 		if interest < 0 {
-			interest = interestScore(text)
+			interest = interestScore(sc)
 		}
 		return interest
 	}
-	if anyMatch(notInterestedRules, text) && interested() < 3 {
+	if anyMatch(notInterestedRules, sc) && interested() < 3 {
 		return Result{Tag: models.ReplyNotInterested, By: "rules", Rule: "refusal"}
 	}
-	if anyUnnegated(payWordRules, text) {
+	if anyUnnegated(payWordRules, sc) {
 		return Result{Tag: models.ReplyAsksPayment, By: "rules", Rule: "payment word"}
 	}
-	if (referral || anyMatch(hedgeRules, text)) && interested() < 2 {
+	if (referral || anyMatch(hedgeRules, sc)) && interested() < 2 {
 		return Result{Tag: models.ReplyNeutral, By: "rules", Rule: "referral or hedge"}
 	}
 	if interested() > 0 {
 		return Result{Tag: models.ReplyInterested, By: "rules", Rule: "acceptance"}
 	}
-	if anyMatch(oooRules, text) {
+	if anyMatch(oooRules, sc) {
 		return oooResult(m, "away phrase")
 	}
 	return Result{Tag: models.ReplyNeutral, By: "rules", Rule: "default"}
@@ -282,19 +282,19 @@ var (
 // withoutReferrals blanks out referral phrases ("I'll pass this on"),
 // which would otherwise read as refusals ("I'll pass"), and reports whether
 // there was one.
-func withoutReferrals(text string) (string, bool) {
+func withoutReferrals(text *scanned) (*scanned, bool) {
 	found := false
 	for _, re := range referralRules {
 		if re.MatchString(text) {
 			found = true
-			text = re.ReplaceAllStringFunc(text, func(s string) string { return strings.Repeat(" ", len(s)) })
+			text = scan(re.re.ReplaceAllStringFunc(text.text, func(s string) string { return strings.Repeat(" ", len(s)) }))
 		}
 	}
 	return text, found
 }
 
 // interestScore weighs acceptances: strong ones count 2, mild ones 1.
-func interestScore(text string) int {
+func interestScore(text *scanned) int {
 	n := 0
 	for _, re := range interestedStrong {
 		if matchUnnegated(re, text) {
@@ -309,7 +309,7 @@ func interestScore(text string) int {
 	return n
 }
 
-func anyMatch(res []phraseRule, text string) bool {
+func anyMatch(res []phraseRule, text *scanned) bool {
 	for _, re := range res {
 		if re.MatchString(text) {
 			return true
@@ -318,7 +318,7 @@ func anyMatch(res []phraseRule, text string) bool {
 	return false
 }
 
-func anyUnnegated(res []phraseRule, text string) bool {
+func anyUnnegated(res []phraseRule, text *scanned) bool {
 	for _, re := range res {
 		if matchUnnegated(re, text) {
 			return true
@@ -330,9 +330,9 @@ func anyUnnegated(res []phraseRule, text string) bool {
 // matchUnnegated reports a match that is not governed by a negation earlier
 // in the same clause ("we do not publish sponsored posts", "not a good
 // fit").
-func matchUnnegated(re phraseRule, text string) bool {
+func matchUnnegated(re phraseRule, text *scanned) bool {
 	for _, ix := range re.FindAllStringIndex(text, 20) {
-		if !negationRe.MatchString(text[max(0, ix[0]-40):ix[0]]) {
+		if !negationRe.MatchString(text.text[max(0, ix[0]-40):ix[0]]) {
 			return true
 		}
 	}

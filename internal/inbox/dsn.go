@@ -131,9 +131,9 @@ func (d *DSN) Failure() (r DSNRecipient, kind string, ok bool) {
 // wording, and read for a status code and the failed address.
 var (
 	bounceSender  = regexp.MustCompile(`(?i)^(mailer-daemon|postmaster|mail-daemon|mailerdaemon|bounce|bounces|mdaemon|nobody)@`)
-	bounceSubject = regexp.MustCompile(`(?i)(undeliver|undelivered mail|delivery status notification|delivery (has )?failed|mail delivery (failed|failure|subsystem)|returned mail|failure notice|non[- ]?delivery|delivery failure|could not be delivered|message not delivered|delivery notification|warning: message .* delayed|delayed mail|delivery delayed|unzustellbar|nicht zustellbar|non remis|rapport de non-remise)`)
-	bounceBody    = regexp.MustCompile(`(?i)(could not be delivered|couldn'?t be delivered|wasn'?t delivered|was not delivered|delivery (to the following recipients? )?(has )?failed|permanent(ly)? (error|failure|fatal)|undeliverable|user unknown|no such user|mailbox (unavailable|not found|does not exist|full)|address rejected|recipient address rejected|does not exist|unable to deliver|delivery to .* failed|message delayed|will (keep|continue) trying|will retry|has not yet been delivered|temporary failure|delivery incomplete|quota exceeded|over quota|couldn't be found|address couldn'?t be found)`)
-	softWording   = regexp.MustCompile(`(?i)(delayed|will (keep|continue) (trying|to try)|will retry|has not yet been delivered|not been delivered yet|temporary (failure|problem)|try again later|delivery incomplete|mailbox (is )?full|over quota|quota exceeded|greylist)`)
+	bounceSubject = foldRuleOf(`(?i)(undeliver|undelivered mail|delivery status notification|delivery (has )?failed|mail delivery (failed|failure|subsystem)|returned mail|failure notice|non[- ]?delivery|delivery failure|could not be delivered|message not delivered|delivery notification|warning: message .* delayed|delayed mail|delivery delayed|unzustellbar|nicht zustellbar|non remis|rapport de non-remise)`)
+	bounceBody    = foldRuleOf(`(?i)(could not be delivered|couldn'?t be delivered|wasn'?t delivered|was not delivered|delivery (to the following recipients? )?(has )?failed|permanent(ly)? (error|failure|fatal)|undeliverable|user unknown|no such user|mailbox (unavailable|not found|does not exist|full)|address rejected|recipient address rejected|does not exist|unable to deliver|delivery to .* failed|message delayed|will (keep|continue) trying|will retry|has not yet been delivered|temporary failure|delivery incomplete|quota exceeded|over quota|couldn't be found|address couldn'?t be found)`)
+	softWording   = foldRuleOf(`(?i)(delayed|will (keep|continue) (trying|to try)|will retry|has not yet been delivered|not been delivered yet|temporary (failure|problem)|try again later|delivery incomplete|mailbox (is )?full|over quota|quota exceeded|greylist)`)
 )
 
 // plainBounce recognises a bounce without a delivery-status part. It returns
@@ -141,17 +141,19 @@ var (
 // reply code) and the failed recipient when one is named.
 func plainBounce(m *Message) (kind, code, rcpt string, ok bool) {
 	fromDaemon := bounceSender.MatchString(m.From) || strings.Contains(strings.ToLower(m.FromName), "mail delivery")
-	subj := bounceSubject.MatchString(m.Subject)
+	subject := foldString(m.Subject)
+	subj := bounceSubject.MatchString(m.Subject, subject)
 	failed := len(m.Signals.FailedRecipients) > 0
 	if !fromDaemon && !subj && !failed {
 		// A person's reply: the body scan below is the costly part.
 		return "", "", "", false
 	}
-	body := bounceBody.MatchString(m.Text)
+	text := m.Text
+	folded := foldString(text)
+	body := bounceBody.MatchString(text, folded)
 	if !(subj && (fromDaemon || body || m.Signals.ReturnPathNull)) && !(fromDaemon && body) && !(failed && (body || subj)) {
 		return "", "", "", false
 	}
-	text := m.Text
 	code = statusRe.FindString(text)
 	if code == "" {
 		code = smtpRe.FindString(text)
@@ -161,12 +163,12 @@ func plainBounce(m *Message) (kind, code, rcpt string, ok bool) {
 		kind = BounceHard
 	case strings.HasPrefix(code, "4"):
 		kind = BounceSoft
-	case softWording.MatchString(text) || softWording.MatchString(m.Subject):
+	case softWording.MatchString(text, folded) || softWording.MatchString(m.Subject, subject):
 		kind = BounceSoft
 	default:
 		kind = BounceHard
 	}
-	if kind == BounceHard && softWording.MatchString(m.Subject) {
+	if kind == BounceHard && softWording.MatchString(m.Subject, subject) {
 		kind = BounceSoft
 	}
 	if len(m.Signals.FailedRecipients) > 0 {

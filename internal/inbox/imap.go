@@ -240,11 +240,9 @@ func (p *Poller) pollMailbox(ctx context.Context, c *imapclient.Client, mailbox 
 		if sel.UIDNext != 0 && uint32(sel.UIDNext) <= last+1 {
 			return nil // nothing new
 		}
-		data, err := c.UIDSearch(&imap.SearchCriteria{UID: []imap.UIDSet{{imap.UIDRange{Start: imap.UID(last + 1), Stop: 0}}}}, nil).Wait()
-		if err != nil {
-			return fmt.Errorf("uid search: %w", err)
+		if uids, err = uidsFrom(c, imap.UID(last+1)); err != nil {
+			return err
 		}
-		uids = data.AllUIDs()
 	} else {
 		// First poll, or the mailbox was rebuilt (new UIDVALIDITY): read
 		// from the day before the first e-mail ever sent; nothing older
@@ -283,20 +281,17 @@ func (p *Poller) pollMailbox(ctx context.Context, c *imapclient.Client, mailbox 
 		uids = uids[len(page):]
 		pages = append(pages, page)
 	}
-	// A three-stage pipeline: the next page is fetched and the one before
-	// it prepared (parsed, classified, matched) while the current one is
-	// stored. Pages are stored and checkpointed strictly in order.
+	// A four-stage pipeline: while a page is stored, the next is matched
+	// against the database, the one after parsed and classified, and the
+	// one after that fetched. Pages are stored and checkpointed strictly in order; when
+	// storing falls behind, the pages waiting are stored together (one
+	// transaction, one commit: on SQLite a commit writes every page of the
+	// tables and indexes it touched, on PostgreSQL it waits for a flush).
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	type stage struct {
-		uids []imap.UID
-		msgs []fetched
-		err  error // the fetch's
-		pr   *Prepared
-		perr error // the preparation's
-	}
 	fetchedCh := make(chan stage, 1)
-	preparedCh := make(chan stage, 1)
+	parsedCh := make(chan stage, 1)
+	preparedCh := make(chan stage, maxPagesWaiting)
 	go func() {
 		defer close(fetchedCh)
 		for _, page := range pages {
@@ -312,9 +307,31 @@ func (p *Poller) pollMailbox(ctx context.Context, c *imapclient.Client, mailbox 
 		}
 	}()
 	go func() {
-		defer close(preparedCh)
+		defer close(parsedCh)
 		for s := range fetchedCh {
-			s.pr, s.perr = p.Pipeline.Prepare(ctx, inbound(s.msgs, mailbox))
+			s.ps, s.perr = p.Pipeline.ParseBatch(ctx, inbound(s.msgs, mailbox))
+			s.got = make([]imap.UID, len(s.msgs))
+			for i, m := range s.msgs {
+				s.got[i] = m.uid
+			}
+			s.msgs = nil // the bodies are parsed; only their UIDs are needed now
+			select {
+			case parsedCh <- s:
+			case <-ctx.Done():
+				return
+			}
+			if s.perr != nil {
+				return
+			}
+		}
+	}()
+	go func() {
+		defer close(preparedCh)
+		for s := range parsedCh {
+			if s.perr == nil {
+				s.pr, s.perr = p.Pipeline.PrepareParsed(ctx, s.ps)
+				s.ps = nil
+			}
 			select {
 			case preparedCh <- s:
 			case <-ctx.Done():
@@ -326,14 +343,89 @@ func (p *Poller) pollMailbox(ctx context.Context, c *imapclient.Client, mailbox 
 		}
 	}()
 	for s := range preparedCh {
-		if s.perr != nil {
-			return s.perr
+		group := nextGroup(s, preparedCh)
+		// A page that could not be prepared (database trouble) stops the
+		// poll; the pages before it are stored.
+		var perr error
+		if last := group[len(group)-1]; last.perr != nil {
+			perr = last.perr
+			group = group[:len(group)-1]
 		}
-		if err := p.storePage(ctx, key, sel.UIDValidity, s.uids, s.msgs, s.pr, s.err, st); err != nil {
-			return err
+		if len(group) > 0 {
+			if err := p.storePages(ctx, key, sel.UIDValidity, group, st); err != nil {
+				return err
+			}
+		}
+		if perr != nil {
+			return perr
 		}
 	}
 	return ctx.Err()
+}
+
+// Group commit bounds: pages prepared ahead of the store, and messages
+// stored in one transaction.
+const (
+	maxPagesWaiting  = 4
+	maxGroupMessages = 500
+)
+
+// nextGroup is first and the pages already waiting after it, up to
+// maxGroupMessages; a page that failed (to fetch or to prepare) ends a
+// group.
+func nextGroup(first stage, ch <-chan stage) []stage {
+	group := []stage{first}
+	n := len(first.got)
+	for s := first; n < maxGroupMessages && s.err == nil && s.perr == nil; {
+		var ok bool
+		select {
+		case s, ok = <-ch:
+			if !ok {
+				return group
+			}
+		default:
+			return group
+		}
+		group = append(group, s)
+		n += len(s.got)
+	}
+	return group
+}
+
+// stage is one page on its way through the poll.
+type stage struct {
+	uids []imap.UID
+	msgs []fetched
+	// got are the UIDs read completely, in order.
+	got  []imap.UID
+	err  error // the fetch's
+	ps   *Parsed
+	pr   *Prepared
+	perr error // the preparation's
+}
+
+// uidsFrom lists the UIDs from first up with UID FETCH first:* (UID): the
+// same list as UID SEARCH UID first:*, but servers answer it from their
+// index, where some (go-imap's in-memory server among them) read every
+// message to evaluate any SEARCH.
+func uidsFrom(c *imapclient.Client, first imap.UID) ([]imap.UID, error) {
+	cmd := c.Fetch(imap.UIDSet{imap.UIDRange{Start: first, Stop: 0}}, &imap.FetchOptions{UID: true})
+	var uids []imap.UID
+	for {
+		msg := cmd.Next()
+		if msg == nil {
+			break
+		}
+		for item := msg.Next(); item != nil; item = msg.Next() {
+			if it, ok := item.(imapclient.FetchItemDataUID); ok {
+				uids = append(uids, it.UID)
+			}
+		}
+	}
+	if err := cmd.Close(); err != nil {
+		return nil, fmt.Errorf("uid fetch of new uids: %w", err)
+	}
+	return uids, nil
 }
 
 type fetched struct {
@@ -350,23 +442,40 @@ func inbound(msgs []fetched, mailbox string) []Inbound {
 	return batch
 }
 
-// storePage stores and checkpoints one prepared page. When the
-// connection broke mid-page (ferr), the messages fully read are still
-// stored and the checkpoint moves to just below the first one missing.
-func (p *Poller) storePage(ctx context.Context, key string, validity uint32, page []imap.UID, msgs []fetched, pr *Prepared, ferr error, st *PollStats) error {
-	safe := uint32(page[len(page)-1])
-	if ferr != nil {
-		got := make(map[imap.UID]bool, len(msgs))
-		for _, m := range msgs {
-			got[m.uid] = true
+// safeUID is the UID the checkpoint may move to once a page is stored: its
+// last, or when the connection broke mid-page (err), just below the first
+// message missing (0 when that is its first).
+func (s stage) safeUID() uint32 {
+	if s.err == nil {
+		return uint32(s.uids[len(s.uids)-1])
+	}
+	got := make(map[imap.UID]bool, len(s.got))
+	for _, u := range s.got {
+		got[u] = true
+	}
+	safe := uint32(0)
+	for _, u := range s.uids {
+		if !got[u] {
+			break
 		}
-		safe = 0
-		for _, u := range page {
-			if !got[u] {
-				break
-			}
-			safe = uint32(u)
+		safe = uint32(u)
+	}
+	return safe
+}
+
+// storePages stores and checkpoints consecutive prepared pages in one
+// transaction. Only the last page can carry a fetch error (the fetch stops
+// there); the messages it read completely are still stored.
+func (p *Poller) storePages(ctx context.Context, key string, validity uint32, group []stage, st *PollStats) error {
+	safe := uint32(0)
+	n := 0
+	prs := make([]*Prepared, 0, len(group))
+	for _, s := range group {
+		if u := s.safeUID(); u > 0 {
+			safe = u
 		}
+		n += len(s.got)
+		prs = append(prs, s.pr)
 	}
 	var checkpoint []func(tx *gorm.DB) error
 	if safe > 0 {
@@ -374,9 +483,9 @@ func (p *Poller) storePage(ctx context.Context, key string, validity uint32, pag
 			return store.SaveCheckpointTx(tx, key, validity, safe, p.now())
 		})
 	}
-	if len(msgs) > 0 {
+	if n > 0 {
 		// The replies and the checkpoint past them commit together.
-		out, err := p.Pipeline.Commit(ctx, pr, checkpoint...)
+		out, err := p.Pipeline.Commit(ctx, mergePrepared(prs), checkpoint...)
 		if err != nil {
 			return err
 		}
@@ -389,7 +498,7 @@ func (p *Poller) storePage(ctx context.Context, key string, validity uint32, pag
 	if p.OnPage != nil {
 		p.OnPage(*st)
 	}
-	if ferr != nil {
+	if ferr := group[len(group)-1].err; ferr != nil {
 		return fmt.Errorf("uid fetch: %w", ferr)
 	}
 	return nil

@@ -165,8 +165,9 @@ func ReturnDate(text string, ref time.Time) (time.Time, bool) {
 	}
 	var all []found
 	taken := make([]bool, len(lower)+1)
+	sc := scan(lower)
 	for _, r := range dateRules {
-		for _, ix := range r.re.FindAllStringSubmatchIndex(lower, 20) {
+		for _, ix := range r.re.FindAllStringSubmatchIndex(sc, 20) {
 			if overlaps(taken, ix[0], ix[1]) {
 				continue
 			}

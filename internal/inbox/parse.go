@@ -185,7 +185,7 @@ func readHeaders(m *Message, h mail.Header) {
 	} else {
 		m.Subject = cleanLine(h.Get("Subject"))
 	}
-	if d, err := h.Date(); err == nil {
+	if d, err := parseDate(h.Get("Date")); err == nil {
 		m.Date = d
 	}
 	s := &m.Signals
@@ -206,6 +206,28 @@ func readHeaders(m *Message, h mail.Header) {
 	if mt, params, err := h.ContentType(); err == nil && mt == "multipart/report" {
 		s.ReportType = strings.ToLower(params["report-type"])
 	}
+}
+
+// rfc5322Date is the layout nearly every mail client writes.
+const rfc5322Date = "Mon, 2 Jan 2006 15:04:05 -0700"
+
+// parseDate is net/mail.ParseDate (as mail.Header.Date calls it), with the
+// usual form read first: ParseDate tries its 48 layouts in an order that
+// puts this one 25th, and each failure costs a formatted error. A value
+// that is exactly this form (nothing after the zone) is parsed by the same
+// time.Parse call as ParseDate's first success would be; anything else goes
+// to ParseDate.
+func parseDate(v string) (time.Time, error) {
+	if v == "" {
+		return time.Time{}, nil
+	}
+	s := strings.TrimLeft(v, " \t")
+	if i := strings.IndexAny(s, "+-"); i >= 0 && i+5 == len(s) && !strings.ContainsAny(s, "\r\n") {
+		if t, err := time.Parse(rfc5322Date, s); err == nil {
+			return t, nil
+		}
+	}
+	return netmail.ParseDate(v)
 }
 
 func msgIDs(h mail.Header, key string) []string {

@@ -107,6 +107,53 @@ type Prepared struct {
 // being committed. A malformed message is never an error: it is stored
 // with Parsed false.
 func (p *Pipeline) Prepare(ctx context.Context, batch []Inbound) (*Prepared, error) {
+	ps, err := p.ParseBatch(ctx, batch)
+	if err != nil {
+		return nil, err
+	}
+	return p.PrepareParsed(ctx, ps)
+}
+
+// Parsed is a batch parsed, and classified already when classifying costs
+// nothing but CPU (the built-in rules): the half of preparing it that needs
+// no database, which the poller runs on one page while the page before is
+// being deduplicated and matched.
+type Parsed struct {
+	batch []Inbound
+	msgs  []*Message
+	// res holds the rules' results; nil when the classifier runs after
+	// deduplication (a paid API is never asked about a duplicate).
+	res []Result
+}
+
+// ParseBatch parses (and, with the rules, classifies) each message in
+// parallel.
+func (p *Pipeline) ParseBatch(ctx context.Context, batch []Inbound) (*Parsed, error) {
+	ps := &Parsed{batch: batch, msgs: make([]*Message, len(batch))}
+	rules := p.Classifier == nil
+	if _, ok := p.Classifier.(Rules); ok {
+		rules = true
+	}
+	if rules {
+		ps.res = make([]Result, len(batch))
+	}
+	err := p.parallel(ctx, len(batch), func(_ context.Context, i int) error {
+		ps.msgs[i] = Parse(batch[i].Raw)
+		if rules {
+			ps.res[i] = classifyRules(ps.msgs[i])
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return ps, nil
+}
+
+// PrepareParsed deduplicates, classifies (when ParseBatch did not) and
+// matches a parsed batch.
+func (p *Pipeline) PrepareParsed(ctx context.Context, ps *Parsed) (*Prepared, error) {
+	batch := ps.batch
 	pr := &Prepared{out: make([]Outcome, len(batch)), dupOut: map[int]int{}}
 	// Matching is scoped by user (the webhook): handle each user's part of
 	// the batch on its own.
@@ -119,7 +166,7 @@ func (p *Pipeline) Prepare(ctx context.Context, batch []Inbound) (*Prepared, err
 		groups[in.UserID] = append(groups[in.UserID], i)
 	}
 	for _, user := range order {
-		if err := p.prepareGroup(ctx, batch, groups[user], user, pr); err != nil {
+		if err := p.prepareGroup(ctx, ps, groups[user], user, pr); err != nil {
 			return nil, err
 		}
 	}
@@ -166,6 +213,27 @@ func (p *Pipeline) Commit(ctx context.Context, pr *Prepared, also ...func(tx *go
 	return out, nil
 }
 
+// mergePrepared joins consecutive prepared batches into one, so they can be
+// stored in one transaction.
+func mergePrepared(prs []*Prepared) *Prepared {
+	if len(prs) == 1 {
+		return prs[0]
+	}
+	m := &Prepared{dupOut: map[int]int{}}
+	for _, pr := range prs {
+		base := len(m.out)
+		m.out = append(m.out, pr.out...)
+		m.rows = append(m.rows, pr.rows...)
+		for _, i := range pr.rowOut {
+			m.rowOut = append(m.rowOut, base+i)
+		}
+		for i, first := range pr.dupOut {
+			m.dupOut[base+i] = base + first
+		}
+	}
+	return m
+}
+
 // item is one message on its way through the pipeline.
 type item struct {
 	m   *Message
@@ -175,18 +243,19 @@ type item struct {
 	dupOf int
 }
 
-func (p *Pipeline) prepareGroup(ctx context.Context, batch []Inbound, idx []int, userID string, pr *Prepared) error {
+func (p *Pipeline) prepareGroup(ctx context.Context, ps *Parsed, idx []int, userID string, pr *Prepared) error {
+	batch := ps.batch
 	items := make([]item, len(idx))
-	if err := p.parallel(ctx, len(idx), func(_ context.Context, j int) error {
-		m := Parse(batch[idx[j]].Raw)
+	for j, i := range idx {
+		m := ps.msgs[i]
 		key := m.DedupeKey()
 		if userID != "" {
 			key = "user:" + userID + ":" + key
 		}
 		items[j] = item{m: m, key: key, dupOf: -1}
-		return nil
-	}); err != nil {
-		return err
+		if ps.res != nil {
+			items[j].res = ps.res[i]
+		}
 	}
 	// Deduplicate against the database and within the batch; duplicates
 	// are neither classified nor matched again (a classifier may be a paid
@@ -205,13 +274,15 @@ func (p *Pipeline) prepareGroup(ctx context.Context, batch []Inbound, idx []int,
 	if err != nil {
 		return err
 	}
-	if err := p.parallel(ctx, len(items), func(ctx context.Context, j int) error {
-		if _, dup := stored[items[j].key]; !dup && items[j].dupOf < 0 {
-			items[j].res = p.classify(ctx, items[j].m)
+	if ps.res == nil {
+		if err := p.parallel(ctx, len(items), func(ctx context.Context, j int) error {
+			if _, dup := stored[items[j].key]; !dup && items[j].dupOf < 0 {
+				items[j].res = p.classify(ctx, items[j].m)
+			}
+			return nil
+		}); err != nil {
+			return err
 		}
-		return nil
-	}); err != nil {
-		return err
 	}
 	matches, err := p.matchAll(ctx, items, stored, userID)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"io"
 	"net"
 	"slices"
 	"strings"
@@ -316,6 +317,103 @@ func TestPollResumesAfterDroppedConnection(t *testing.T) {
 			t.Fatalf("checkpoint at %d, want 30", cp.LastUID)
 		}
 	})
+}
+
+// A backlog read in many pages, stored in groups while the store lags
+// behind (OnPage is slow here), with the connection cut a few pages in:
+// the complete messages of every page read are stored once and the
+// checkpoint sits just below the first one missing; the next poll reads
+// the rest.
+func TestPollPagesStoredInGroupsResumeAfterCut(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *gorm.DB) {
+		ctx := context.Background()
+		w := newWorld(t, db, 40)
+		srv := imaptest.Start(t, imaptest.Options{})
+		c := srv.Client(t)
+		for i := range 40 {
+			body := fmt.Sprintf("Reply %d. Sounds good, send it over.\n%s", i, strings.Repeat("Some padding text. ", 100))
+			srv.Append(t, c, "INBOX", reply(fmt.Sprintf("group-%d@site.example", i), w.leads[i].ContactEmail, "Re: Guest post idea",
+				w.sent[i].MessageID, "", body), time.Now())
+		}
+		proxy := imaptest.StartProxy(t, srv.Addr)
+		p := newPoller(db, srv)
+		p.Config.FetchLimit = 3
+		p.Dial = func(ctx context.Context, network, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, network, proxy.Addr)
+		}
+		stores := 0
+		p.OnPage = func(PollStats) {
+			stores++
+			time.Sleep(20 * time.Millisecond)
+		}
+		proxy.CutAfter(50 << 10) // some 22 messages of 2 KB in, pages of 3
+		first, err := p.Poll(ctx)
+		if err == nil || proxy.Cuts() != 1 {
+			t.Fatalf("first poll: err %v, cuts %d: the connection was not cut", err, proxy.Cuts())
+		}
+		if first.New < 9 || first.New >= 40 {
+			t.Fatalf("first poll stored %d messages, want the pages before the cut", first.New)
+		}
+		cp, _, _ := store.Checkpoint(ctx, db, p.CheckpointKey("INBOX"))
+		if int(cp.LastUID) != first.New {
+			t.Fatalf("checkpoint at UID %d after storing %d messages", cp.LastUID, first.New)
+		}
+		p.OnPage = nil
+		second, err := p.Poll(ctx)
+		if err != nil {
+			t.Fatalf("second poll: %v", err)
+		}
+		if first.New+second.New != 40 || second.Duplicates != 0 {
+			t.Fatalf("first %+v second %+v: want 40 new in total and no duplicates", first, second)
+		}
+		var n int64
+		db.Model(&models.Reply{}).Count(&n)
+		cp, _, _ = store.Checkpoint(ctx, db, p.CheckpointKey("INBOX"))
+		if n != 40 || cp.LastUID != 40 {
+			t.Fatalf("%d replies stored, checkpoint at %d; want 40 and 40", n, cp.LastUID)
+		}
+		t.Logf("first poll: %d messages in %d transactions", first.New, stores)
+	})
+}
+
+// The store takes the pages waiting, up to a bound, and stops after a page
+// that failed.
+func TestNextGroup(t *testing.T) {
+	page := func(n int, err error) stage {
+		s := stage{got: make([]imap.UID, n)}
+		s.err = err
+		return s
+	}
+	ch := make(chan stage, 20)
+	for range 12 {
+		ch <- page(50, nil)
+	}
+	g := nextGroup(page(50, nil), ch)
+	if len(g) != maxGroupMessages/50 {
+		t.Fatalf("group of %d pages of 50, want %d", len(g), maxGroupMessages/50)
+	}
+	if g = nextGroup(<-ch, ch); len(g) != 3 {
+		t.Fatalf("group of %d pages, want the 3 waiting", len(g))
+	}
+	if g = nextGroup(page(50, nil), ch); len(g) != 1 {
+		t.Fatalf("group of %d pages with none waiting", len(g))
+	}
+	ch <- page(2, io.ErrUnexpectedEOF)
+	ch <- page(50, nil)
+	if g = nextGroup(page(50, nil), ch); len(g) != 2 || g[1].err == nil {
+		t.Fatalf("group %+v: want it to end with the failed page", g)
+	}
+	failed := page(50, nil)
+	failed.perr = context.Canceled
+	if g = nextGroup(failed, ch); len(g) != 1 {
+		t.Fatalf("a failed page took %d pages", len(g))
+	}
+	close(ch)
+	if g = nextGroup(<-ch, ch); len(g) != 1 {
+		t.Fatalf("group %d after close", len(g))
+	}
 }
 
 func TestPollUIDValidityChange(t *testing.T) {

@@ -3,120 +3,637 @@ package inbox
 import (
 	"regexp"
 	"regexp/syntax"
+	"slices"
 	"strings"
+	"sync"
+	"unicode"
+	"unicode/utf8"
 )
 
-// A phrase rule is a regexp with a cheap prefilter: the literals one of
-// which every match must contain. Most rules do not apply to a given reply,
-// and strings.Contains over a few words is far cheaper than running a
-// regexp, so classification checks the literals first.
+// Classification runs about a hundred regexps over each reply, and Go's
+// regexps cost tens of nanoseconds per byte of text. Most of them cannot
+// match a given reply, which a literal test shows far more cheaply: every
+// match of `\b(happy|glad) to (publish|have)\b` contains "happy to " or
+// "glad to ". Each phrase rule carries such tests, derived from its
+// pattern, and a reply is scanned once for every literal of every rule
+// (Aho-Corasick); a rule's regexp runs only when its tests pass. The tests
+// are necessary conditions of a match, so they never change an answer.
+
+// A phrase rule is a regexp over normalized (lower-cased) text with its
+// prefilter: clauses of literal ids, each of which must have one literal
+// present in the text.
 type phraseRule struct {
-	re   *regexp.Regexp
-	lits []string // nil: no prefilter, always run the regexp
+	re      *regexp.Regexp
+	clauses [][]int
 }
 
 func rule(pattern string) phraseRule {
 	re := regexp.MustCompile(pattern)
-	r := phraseRule{re: re}
-	if p, err := syntax.Parse(pattern, syntax.Perl); err == nil {
-		r.lits = requiredLiterals(p.Simplify())
+	p, err := syntax.Parse(pattern, syntax.Perl)
+	if err != nil {
+		return phraseRule{re: re}
 	}
-	return r
+	return phraseRule{re: re, clauses: phraseLits.register(analyzer{}.clauses(p.Simplify()))}
 }
 
-// ruleWith is rule with the prefilter literals given, for patterns whose
-// required words the automatic analysis cannot see (alternations of short
-// words).
+// ruleWith is rule with the literals, one of which every match contains,
+// given by the author.
 func ruleWith(pattern string, lits ...string) phraseRule {
-	return phraseRule{re: regexp.MustCompile(pattern), lits: lits}
+	return phraseRule{re: regexp.MustCompile(pattern), clauses: phraseLits.register([][]string{lits})}
 }
 
-func rules(patterns ...string) []phraseRule {
-	out := make([]phraseRule, len(patterns))
-	for i, p := range patterns {
-		out[i] = rule(p)
+// scanned is a text with the set of phrase literals present in it.
+type scanned struct {
+	text  string
+	found []uint64
+}
+
+func scan(text string) *scanned {
+	return &scanned{text: text, found: phraseLits.scan(text)}
+}
+
+func (s *scanned) has(id int) bool { return s.found[id>>6]&(1<<(id&63)) != 0 }
+
+// mayMatch reports whether every clause of the rule has a literal in the
+// text.
+func (r phraseRule) mayMatch(s *scanned) bool {
+	for _, c := range r.clauses {
+		if !slices.ContainsFunc(c, s.has) {
+			return false
+		}
+	}
+	return true
+}
+
+func (r phraseRule) MatchString(s *scanned) bool { return r.mayMatch(s) && r.re.MatchString(s.text) }
+
+func (r phraseRule) FindAllStringIndex(s *scanned, n int) [][]int {
+	if !r.mayMatch(s) {
+		return nil
+	}
+	return r.re.FindAllStringIndex(s.text, n)
+}
+
+func (r phraseRule) FindAllStringSubmatchIndex(s *scanned, n int) [][]int {
+	if !r.mayMatch(s) {
+		return nil
+	}
+	return r.re.FindAllStringSubmatchIndex(s.text, n)
+}
+
+// maxLitSet bounds the sets the analysis builds: a finite language larger
+// than this is treated as unknown.
+const maxLitSet = 64
+
+// litInfo is what the analysis knows of a sub-expression: exact is the
+// finite set of strings it matches (nil when infinite, too large or
+// unknown; it may hold ""), need a set of non-empty strings one of which
+// every match contains (nil when unknown).
+type litInfo struct {
+	exact []string
+	need  []string
+}
+
+func (li litInfo) needOrExact() []string {
+	if li.need != nil {
+		return li.need
+	}
+	if li.exact != nil && !slices.Contains(li.exact, "") {
+		return minimalSet(li.exact)
+	}
+	return nil
+}
+
+// analyzer derives literal tests from a parsed regexp. The parser factors
+// alternations ("mar|may" becomes "ma[ry]"), so literals are rebuilt from
+// the finite languages of sub-expressions rather than read off literal
+// nodes. With fold set, the tests are for text folded by foldString: every
+// literal is folded, case-insensitive ones included; without it,
+// case-insensitive literals give no test.
+type analyzer struct{ fold bool }
+
+func (a analyzer) analyze(re *syntax.Regexp) litInfo {
+	switch re.Op {
+	case syntax.OpLiteral:
+		if re.Flags&syntax.FoldCase != 0 && !a.fold {
+			return litInfo{}
+		}
+		s := string(re.Rune)
+		if a.fold {
+			s = foldString(s)
+		}
+		return litInfo{exact: []string{s}, need: []string{s}}
+	case syntax.OpCharClass:
+		var set []string
+		for i := 0; i+1 < len(re.Rune); i += 2 {
+			lo, hi := re.Rune[i], re.Rune[i+1]
+			if int(hi-lo)+len(set) >= 16 {
+				return litInfo{}
+			}
+			for c := lo; c <= hi; c++ {
+				f := c
+				if a.fold {
+					f = foldRune(c)
+				}
+				set = union(set, []string{string(f)})
+			}
+		}
+		if len(set) == 0 {
+			return litInfo{}
+		}
+		return litInfo{exact: set, need: set}
+	case syntax.OpEmptyMatch, syntax.OpBeginLine, syntax.OpEndLine, syntax.OpBeginText, syntax.OpEndText,
+		syntax.OpWordBoundary, syntax.OpNoWordBoundary:
+		return litInfo{exact: []string{""}}
+	case syntax.OpCapture:
+		return a.analyze(re.Sub[0])
+	case syntax.OpQuest:
+		e := a.analyze(re.Sub[0]).exact
+		if e == nil {
+			return litInfo{}
+		}
+		return litInfo{exact: union(e, []string{""})}
+	case syntax.OpPlus:
+		return litInfo{need: a.analyze(re.Sub[0]).needOrExact()}
+	case syntax.OpRepeat:
+		if re.Min >= 1 {
+			return litInfo{need: a.analyze(re.Sub[0]).needOrExact()}
+		}
+		return litInfo{}
+	case syntax.OpConcat:
+		infos := make([]litInfo, len(re.Sub))
+		for i, s := range re.Sub {
+			infos[i] = a.analyze(s)
+		}
+		var best []string
+		for _, set := range concatSets(infos) {
+			if better(set, best) {
+				best = set
+			}
+		}
+		exact := []string{""}
+		for _, li := range infos {
+			if exact = cross(exact, li.exact); exact == nil {
+				break
+			}
+		}
+		return litInfo{exact: exact, need: best}
+	case syntax.OpAlternate:
+		var exact, need []string
+		exactOK, needOK := true, true
+		for _, sub := range re.Sub {
+			li := a.analyze(sub)
+			if exactOK && li.exact != nil {
+				exact = union(exact, li.exact)
+				exactOK = len(exact) <= maxLitSet
+			} else {
+				exactOK = false
+			}
+			if n := li.needOrExact(); needOK && n != nil {
+				need = union(need, n)
+			} else {
+				needOK = false
+			}
+		}
+		out := litInfo{}
+		if exactOK {
+			out.exact = exact
+		}
+		if needOK {
+			out.need = minimalSet(need)
+		}
+		return out
+	}
+	return litInfo{}
+}
+
+// concatSets are the sets a match of a concatenation must contain one of:
+// each child's, and the strings each run of adjacent children of finite
+// language can match together.
+func concatSets(infos []litInfo) [][]string {
+	var out [][]string
+	add := func(set []string) {
+		if set != nil && !slices.Contains(set, "") {
+			out = append(out, minimalSet(set))
+		}
+	}
+	for i := range infos {
+		add(infos[i].needOrExact())
+		run := []string{""}
+		for j := i; j < len(infos) && infos[j].exact != nil; j++ {
+			if run = cross(run, infos[j].exact); run == nil {
+				break
+			}
+			if j > i {
+				add(run)
+			}
+		}
 	}
 	return out
 }
 
-// mayMatch reports whether text contains one of the rule's literals.
-func (r phraseRule) mayMatch(text string) bool {
-	if r.lits == nil {
-		return true
+// maxClauses bounds the tests of one rule: the most selective are kept.
+const maxClauses = 3
+
+// clauses are the literal tests of a whole pattern: for a concatenation,
+// several sets that must each have a literal in the text.
+func (a analyzer) clauses(re *syntax.Regexp) [][]string {
+	for re.Op == syntax.OpCapture {
+		re = re.Sub[0]
 	}
-	for _, l := range r.lits {
-		if strings.Contains(text, l) {
+	var sets [][]string
+	if re.Op == syntax.OpConcat {
+		infos := make([]litInfo, len(re.Sub))
+		for i, s := range re.Sub {
+			infos[i] = a.analyze(s)
+		}
+		sets = concatSets(infos)
+	} else if n := a.analyze(re).needOrExact(); n != nil {
+		sets = [][]string{n}
+	}
+	slices.SortStableFunc(sets, func(x, y []string) int {
+		switch {
+		case better(x, y):
+			return -1
+		case better(y, x):
+			return 1
+		}
+		return 0
+	})
+	var out [][]string
+	for _, s := range sets {
+		if len(out) < maxClauses && !slices.ContainsFunc(out, func(o []string) bool { return slices.Equal(o, s) }) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// better prefers the set whose shortest string is longer (more selective,
+// up to eight bytes), then the smaller set.
+func better(a, b []string) bool {
+	if b == nil {
+		return a != nil
+	}
+	if a == nil {
+		return false
+	}
+	la, lb := min(8, shortest(a)), min(8, shortest(b))
+	if la != lb {
+		return la > lb
+	}
+	return len(a) < len(b)
+}
+
+func shortest(set []string) int {
+	n := -1
+	for _, s := range set {
+		if n < 0 || len(s) < n {
+			n = len(s)
+		}
+	}
+	return n
+}
+
+func cross(a, b []string) []string {
+	if a == nil || b == nil || len(a)*len(b) > maxLitSet {
+		return nil
+	}
+	out := make([]string, 0, len(a)*len(b))
+	for _, x := range a {
+		for _, y := range b {
+			out = append(out, x+y)
+		}
+	}
+	return union(nil, out)
+}
+
+func union(a, b []string) []string {
+	out := slices.Clone(a)
+	for _, s := range b {
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// minimalSet drops strings that contain another of the set: a text holding
+// the longer one holds the shorter too.
+func minimalSet(set []string) []string {
+	var out []string
+	for i, s := range set {
+		redundant := false
+		for j, t := range set {
+			if (t != s && strings.Contains(s, t)) || (t == s && j < i) {
+				redundant = true
+				break
+			}
+		}
+		if !redundant {
+			out = append(out, s)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// litIndex finds which of a set of literals occur in a text in one pass
+// (an Aho-Corasick automaton over bytes).
+type litIndex struct {
+	mu   sync.Mutex
+	ids  map[string]int
+	lits []string
+	once sync.Once
+	// The automaton: bytes map to classes (bytes of no literal share class
+	// 0); delta is the transition table, out the literals ending at each
+	// state.
+	class  [256]uint8
+	nclass int
+	delta  []int32
+	out    [][]int32
+}
+
+// phraseLits holds the literals of every phrase rule. Rules register at
+// package initialisation; the automaton is built at the first scan.
+var phraseLits = &litIndex{ids: map[string]int{}}
+
+func (x *litIndex) register(sets [][]string) [][]int {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	out := make([][]int, 0, len(sets))
+	for _, set := range sets {
+		if len(set) == 0 {
+			continue
+		}
+		ids := make([]int, 0, len(set))
+		for _, l := range set {
+			id, ok := x.ids[l]
+			if !ok {
+				id = len(x.lits)
+				x.ids[l] = id
+				x.lits = append(x.lits, l)
+			}
+			ids = append(ids, id)
+		}
+		out = append(out, ids)
+	}
+	return out
+}
+
+func (x *litIndex) build() {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.nclass = 1
+	for _, l := range x.lits {
+		for i := 0; i < len(l); i++ {
+			if x.class[l[i]] == 0 {
+				x.class[l[i]] = uint8(x.nclass)
+				x.nclass++
+			}
+		}
+	}
+	nc := x.nclass
+	// The trie; -1 is no edge.
+	next := []int32{}
+	newState := func() int32 {
+		for range nc {
+			next = append(next, -1)
+		}
+		x.out = append(x.out, nil)
+		return int32(len(x.out) - 1)
+	}
+	newState()
+	for id, l := range x.lits {
+		s := int32(0)
+		for i := 0; i < len(l); i++ {
+			c := int32(x.class[l[i]])
+			if next[s*int32(nc)+c] < 0 {
+				t := newState()
+				next[s*int32(nc)+c] = t
+			}
+			s = next[s*int32(nc)+c]
+		}
+		x.out[s] = append(x.out[s], int32(id))
+	}
+	// Breadth first: fail links, full transitions, inherited outputs.
+	fail := make([]int32, len(x.out))
+	x.delta = make([]int32, len(next))
+	queue := []int32{}
+	for c := range nc {
+		if t := next[c]; t > 0 {
+			x.delta[c] = t
+			queue = append(queue, t)
+		}
+	}
+	for len(queue) > 0 {
+		s := queue[0]
+		queue = queue[1:]
+		x.out[s] = append(x.out[s], x.out[fail[s]]...)
+		for c := range int32(nc) {
+			t := next[s*int32(nc)+c]
+			if t < 0 {
+				x.delta[s*int32(nc)+c] = x.delta[fail[s]*int32(nc)+c]
+				continue
+			}
+			fail[t] = x.delta[fail[s]*int32(nc)+c]
+			x.delta[s*int32(nc)+c] = t
+			queue = append(queue, t)
+		}
+	}
+}
+
+// scan answers the set of literals present in text, as a bitset over their
+// ids.
+func (x *litIndex) scan(text string) []uint64 {
+	x.once.Do(x.build)
+	found := make([]uint64, (len(x.lits)+63)/64)
+	nc := int32(x.nclass)
+	s := int32(0)
+	for i := 0; i < len(text); i++ {
+		s = x.delta[s*nc+int32(x.class[text[i]])]
+		for _, id := range x.out[s] {
+			found[id>>6] |= 1 << (id & 63)
+		}
+	}
+	return found
+}
+
+// foldRune maps every rune of a simple case-folding orbit (the runes a
+// case-insensitive regexp treats as equal: k, K and the Kelvin sign) to
+// one of them: the ASCII lower-case letter when there is one.
+func foldRune(r rune) rune {
+	if r < utf8.RuneSelf {
+		if 'A' <= r && r <= 'Z' {
+			return r + 'a' - 'A'
+		}
+		return r
+	}
+	m := r
+	for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+		m = min(m, f)
+	}
+	if 'A' <= m && m <= 'Z' {
+		m += 'a' - 'A'
+	}
+	return m
+}
+
+// foldString folds every rune of s (invalid bytes read as U+FFFD, as the
+// regexp package reads them).
+func foldString(s string) string {
+	simple := true
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= utf8.RuneSelf || ('A' <= c && c <= 'Z') {
+			simple = false
+			break
+		}
+	}
+	if simple {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	for _, r := range s {
+		b.WriteRune(foldRune(r))
+	}
+	return b.String()
+}
+
+// A foldRule is a case-insensitive alternation, (?i)(a|b|...), whose
+// MatchString is answered alternative by alternative: an alternative of
+// finite language made of case-folded literals matches exactly when the
+// folded text contains one of its strings; any other runs its regexp,
+// after a literal test on the folded text.
+type foldRule struct {
+	alts []foldAlt
+}
+
+type foldAlt struct {
+	lits    []string // the whole folded language, when exact
+	re      *regexp.Regexp
+	clauses [][]string
+}
+
+func foldRuleOf(pattern string) foldRule {
+	p, err := syntax.Parse(pattern, syntax.Perl)
+	if err != nil {
+		panic(err)
+	}
+	p = p.Simplify()
+	for p.Op == syntax.OpCapture {
+		p = p.Sub[0]
+	}
+	subs := []*syntax.Regexp{p}
+	if p.Op == syntax.OpAlternate {
+		subs = p.Sub
+	}
+	var r foldRule
+	for _, sub := range subs {
+		if lang, ok := pureLanguage(sub); ok && !slices.Contains(lang, "") {
+			r.alts = append(r.alts, foldAlt{lits: minimalSet(lang)})
+			continue
+		}
+		r.alts = append(r.alts, foldAlt{re: regexp.MustCompile(sub.String()), clauses: analyzer{fold: true}.clauses(sub)})
+	}
+	return r
+}
+
+// MatchString reports whether the regexp matches text; folded is
+// foldString(text).
+func (r foldRule) MatchString(text, folded string) bool {
+	for _, a := range r.alts {
+		if a.re == nil {
+			if slices.ContainsFunc(a.lits, func(l string) bool { return strings.Contains(folded, l) }) {
+				return true
+			}
+			continue
+		}
+		ok := true
+		for _, c := range a.clauses {
+			if !slices.ContainsFunc(c, func(l string) bool { return strings.Contains(folded, l) }) {
+				ok = false
+				break
+			}
+		}
+		if ok && a.re.MatchString(text) {
 			return true
 		}
 	}
 	return false
 }
 
-func (r phraseRule) MatchString(text string) bool { return r.mayMatch(text) && r.re.MatchString(text) }
-
-func (r phraseRule) FindAllStringIndex(text string, n int) [][]int {
-	if !r.mayMatch(text) {
-		return nil
-	}
-	return r.re.FindAllStringIndex(text, n)
-}
-
-func (r phraseRule) FindAllStringSubmatchIndex(text string, n int) [][]int {
-	if !r.mayMatch(text) {
-		return nil
-	}
-	return r.re.FindAllStringSubmatchIndex(text, n)
-}
-
-func (r phraseRule) ReplaceAllStringFunc(text string, f func(string) string) string {
-	if !r.mayMatch(text) {
-		return text
-	}
-	return r.re.ReplaceAllStringFunc(text, f)
-}
-
-// requiredLiterals answers a set of strings one of which every match of re
-// contains, or nil when it cannot tell (then the regexp always runs).
-// Literals shorter than three bytes are not worth a prefilter.
-func requiredLiterals(re *syntax.Regexp) []string {
+// pureLanguage answers the folded finite language of re when matching re
+// anywhere in a text is exactly the folded text containing one of its
+// strings: only literals and character classes that a case-insensitive
+// match treats by whole folding orbits, no assertions.
+func pureLanguage(re *syntax.Regexp) ([]string, bool) {
 	switch re.Op {
 	case syntax.OpLiteral:
-		if re.Flags&syntax.FoldCase != 0 {
-			return nil
+		for _, r := range re.Rune {
+			if re.Flags&syntax.FoldCase == 0 && unicode.SimpleFold(r) != r {
+				return nil, false // a case-sensitive letter
+			}
 		}
-		if s := string(re.Rune); len(s) >= 3 {
-			return []string{s}
+		return []string{foldString(string(re.Rune))}, true
+	case syntax.OpCharClass:
+		var set []string
+		for i := 0; i+1 < len(re.Rune); i += 2 {
+			lo, hi := re.Rune[i], re.Rune[i+1]
+			if hi-lo > 16 {
+				return nil, false
+			}
+			for c := lo; c <= hi; c++ {
+				// The class must hold c's whole orbit.
+				for f := unicode.SimpleFold(c); f != c; f = unicode.SimpleFold(f) {
+					if !inClass(re.Rune, f) {
+						return nil, false
+					}
+				}
+				set = union(set, []string{string(foldRune(c))})
+			}
 		}
-		return nil
+		return set, len(set) > 0
 	case syntax.OpCapture:
-		return requiredLiterals(re.Sub[0])
-	case syntax.OpPlus:
-		return requiredLiterals(re.Sub[0])
-	case syntax.OpRepeat:
-		if re.Min >= 1 {
-			return requiredLiterals(re.Sub[0])
-		}
-		return nil
+		return pureLanguage(re.Sub[0])
+	case syntax.OpEmptyMatch:
+		return []string{""}, true
+	case syntax.OpQuest:
+		l, ok := pureLanguage(re.Sub[0])
+		return union(l, []string{""}), ok
 	case syntax.OpConcat:
-		// Any child's set will do; take the one with the fewest and
-		// longest literals.
-		var best []string
-		for _, sub := range re.Sub {
-			if l := requiredLiterals(sub); l != nil && (best == nil || len(l) < len(best)) {
-				best = l
+		out := []string{""}
+		for _, s := range re.Sub {
+			l, ok := pureLanguage(s)
+			if !ok {
+				return nil, false
+			}
+			if out = cross(out, l); out == nil {
+				return nil, false
 			}
 		}
-		return best
+		return out, true
 	case syntax.OpAlternate:
-		var all []string
-		for _, sub := range re.Sub {
-			l := requiredLiterals(sub)
-			if l == nil {
-				return nil
+		var out []string
+		for _, s := range re.Sub {
+			l, ok := pureLanguage(s)
+			if !ok {
+				return nil, false
 			}
-			all = append(all, l...)
+			if out = union(out, l); len(out) > maxLitSet {
+				return nil, false
+			}
 		}
-		return all
+		return out, true
 	}
-	return nil
+	return nil, false
+}
+
+func inClass(ranges []rune, r rune) bool {
+	for i := 0; i+1 < len(ranges); i += 2 {
+		if ranges[i] <= r && r <= ranges[i+1] {
+			return true
+		}
+	}
+	return false
 }

@@ -2,29 +2,57 @@ package inbox
 
 import (
 	"regexp"
+	"regexp/syntax"
+	"slices"
 	"strings"
 )
 
 // Lines that start the quoted history of a reply, in the forms of common
 // clients and languages. Everything from such a line on is the earlier
 // conversation (our own pitch, usually), which must not sway classification.
-var historyStart = []*regexp.Regexp{
-	regexp.MustCompile(`(?i)^\s*on\s.{4,250}\bwrote:?\s*$`),
-	regexp.MustCompile(`(?i)^\s*-{2,}\s*original message\s*-{2,}`),
-	regexp.MustCompile(`(?i)^\s*-{2,}\s*(forwarded|reply) message\s*-{2,}`),
-	regexp.MustCompile(`(?i)^\s*begin forwarded message:`),
-	regexp.MustCompile(`^\s*_{10,}\s*$`),
-	regexp.MustCompile(`(?i)^\s*le\s.{4,250}\ba écrit\s*:\s*$`),
-	regexp.MustCompile(`(?i)^\s*am\s.{4,250}\bschrieb\b.{0,120}:\s*$`),
-	regexp.MustCompile(`(?i)^\s*el\s.{4,250}\bescribió\s*:\s*$`),
-	regexp.MustCompile(`(?i)^\s*op\s.{4,250}\bschreef\b.{0,120}:\s*$`),
-	regexp.MustCompile(`(?i)^\s*il\s.{4,250}\bha scritto\s*:\s*$`),
+var historyStart = []lineRule{
+	lineRuleOf(`(?i)^\s*on\s.{4,250}\bwrote:?\s*$`),
+	lineRuleOf(`(?i)^\s*-{2,}\s*original message\s*-{2,}`),
+	lineRuleOf(`(?i)^\s*-{2,}\s*(forwarded|reply) message\s*-{2,}`),
+	lineRuleOf(`(?i)^\s*begin forwarded message:`),
+	lineRuleOf(`^\s*_{10,}\s*$`),
+	lineRuleOf(`(?i)^\s*le\s.{4,250}\ba écrit\s*:\s*$`),
+	lineRuleOf(`(?i)^\s*am\s.{4,250}\bschrieb\b.{0,120}:\s*$`),
+	lineRuleOf(`(?i)^\s*el\s.{4,250}\bescribió\s*:\s*$`),
+	lineRuleOf(`(?i)^\s*op\s.{4,250}\bschreef\b.{0,120}:\s*$`),
+	lineRuleOf(`(?i)^\s*il\s.{4,250}\bha scritto\s*:\s*$`),
+}
+
+// A lineRule is a regexp over one line with the literal tests of its
+// pattern, checked on the folded line first (see prefilter.go).
+type lineRule struct {
+	re      *regexp.Regexp
+	clauses [][]string
+}
+
+func lineRuleOf(pattern string) lineRule {
+	p, err := syntax.Parse(pattern, syntax.Perl)
+	if err != nil {
+		panic(err)
+	}
+	return lineRule{re: regexp.MustCompile(pattern), clauses: analyzer{fold: true}.clauses(p.Simplify())}
+}
+
+// MatchString reports whether the regexp matches line; folded is
+// foldString(line).
+func (r lineRule) MatchString(line, folded string) bool {
+	for _, c := range r.clauses {
+		if !slices.ContainsFunc(c, func(l string) bool { return strings.Contains(folded, l) }) {
+			return false
+		}
+	}
+	return r.re.MatchString(line)
 }
 
 // An Outlook header block: "From:" followed within a few lines by "Sent:" or
 // "Date:", which marks the start of the quoted message.
 var (
-	outlookFrom = regexp.MustCompile(`(?i)^\s*\*?(from|von|de|van)\s*:\*?\s+\S`)
+	outlookFrom = lineRuleOf(`(?i)^\s*\*?(from|von|de|van)\s*:\*?\s+\S`)
 	outlookNext = regexp.MustCompile(`(?i)^\s*\*?(sent|date|gesendet|envoyé|enviado|verzonden|to|subject)\s*:`)
 	// "On Mon, 3 Mar 2025 at 10:02, Jane <jane@" + newline + "example.com> wrote:"
 	wroteTail = regexp.MustCompile(`(?i)\bwrote:?\s*$`)
@@ -92,12 +120,13 @@ func isHistoryStart(lines []string, i int) bool {
 	if !hinted {
 		return false
 	}
+	folded := foldString(l)
 	for _, re := range historyStart {
-		if re.MatchString(l) {
+		if re.MatchString(l, folded) {
 			return true
 		}
 	}
-	if outlookFrom.MatchString(l) {
+	if outlookFrom.MatchString(l, folded) {
 		for j := i + 1; j < len(lines) && j <= i+4; j++ {
 			if outlookNext.MatchString(lines[j]) {
 				return true

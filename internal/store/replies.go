@@ -2,11 +2,13 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
@@ -58,18 +60,24 @@ var replyColumns = []string{
 	"ooo_until", "parsed", "parse_error", "source", "mailbox", "received_at", "created_at", "updated_at",
 }
 
-// replyInsertBatch keeps one INSERT under SQLite's parameter limit.
+// replyInsertBatch bounds the rows of one SQLite INSERT (their JSON is one
+// parameter).
 const replyInsertBatch = 500
 
-// StoreReplies inserts the replies in one transaction, with multi-row
-// INSERTs. A reply whose dedupe key is already stored is skipped with its
-// suppression and effect: the first copy already carried them. It answers,
-// per input, whether it was new. The caller gives distinct dedupe keys.
-// also runs in the same transaction (the poller saves its checkpoint
-// there, so replies and the mark of having read them commit together).
+// StoreReplies inserts the replies in one transaction. A reply whose dedupe
+// key is already stored is skipped with its suppression and effect: the
+// first copy already carried them. It answers, per input, whether it was
+// new. The caller gives distinct dedupe keys. also runs in the same
+// transaction (the poller saves its checkpoint there, so replies and the
+// mark of having read them commit together).
+//
+// PostgreSQL gets multi-row INSERTs (one round trip per 500 rows);
+// SQLite, in process, one prepared single-row statement per table: the
+// driver binds a statement's parameters in quadratic time, so a 50-row
+// VALUES list (1,150 parameters) costs more than 50 executions of a
+// 23-parameter one, and is parsed again every time.
 func StoreReplies(ctx context.Context, db *gorm.DB, in []NewReply, now time.Time, also ...func(tx *gorm.DB) error) ([]bool, error) {
 	now = now.UTC()
-	fresh := make([]bool, len(in))
 	for i := range in {
 		r := &in[i].Reply
 		if r.ID == "" {
@@ -78,60 +86,43 @@ func StoreReplies(ctx context.Context, db *gorm.DB, in []NewReply, now time.Time
 		r.CreatedAt, r.UpdatedAt, r.ReceivedAt = now, now, r.ReceivedAt.UTC()
 	}
 	pg := DialectOf(db) == Postgres
-	err := db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		index := make(map[string]int, len(in))
-		for i := range in {
-			index[in[i].Reply.ID] = i
+	var fresh []bool
+	err := inWriteTx(ctx, db, func(tx *gorm.DB) error {
+		conn := tx.Statement.ConnPool
+		var err error
+		if pg {
+			fresh, err = insertRepliesPG(ctx, conn, in)
+		} else {
+			fresh, err = insertRepliesSQLite(ctx, conn, in)
 		}
-		for start := 0; start < len(in); start += replyInsertBatch {
-			end := min(start+replyInsertBatch, len(in))
-			query, args := replyInsertSQL(in[start:end], pg)
-			rows, err := tx.Statement.ConnPool.QueryContext(ctx, query, args...)
-			if err != nil {
-				return fmt.Errorf("insert replies: %w", err)
-			}
-			for rows.Next() {
-				var id string
-				if err := rows.Scan(&id); err != nil {
-					_ = rows.Close()
-					return fmt.Errorf("insert replies: %w", err)
-				}
-				if i, ok := index[id]; ok {
-					fresh[i] = true
-				}
-			}
-			if err := rows.Close(); err != nil {
-				return fmt.Errorf("insert replies: %w", err)
-			}
-			if err := rows.Err(); err != nil {
-				return fmt.Errorf("insert replies: %w", err)
-			}
+		if err != nil {
+			return fmt.Errorf("insert replies: %w", err)
 		}
-		var effects []ReplyEffect
+		var effects []string
 		sup := map[string][]suppressEntry{}
+		var users []string
 		for i := range in {
 			if !fresh[i] {
 				continue
 			}
 			r := in[i].Reply
 			if in[i].Suppress != "" && r.UserID != nil {
+				if _, ok := sup[*r.UserID]; !ok {
+					users = append(users, *r.UserID)
+				}
 				sup[*r.UserID] = append(sup[*r.UserID], suppressEntry{value: in[i].Suppress, source: in[i].SuppressSource, reason: in[i].SuppressReason})
 			}
 			if in[i].Effect {
-				effects = append(effects, ReplyEffect{ReplyID: r.ID, State: EffectPending, CreatedAt: now, UpdatedAt: now})
+				effects = append(effects, r.ID)
 			}
 		}
-		for userID, entries := range sup {
-			if err := suppressManyTx(tx, userID, entries, now); err != nil {
+		for _, userID := range users {
+			if err := suppressManyTx(ctx, tx, userID, sup[userID], now); err != nil {
 				return err
 			}
 		}
-		for start := 0; start < len(effects); start += replyInsertBatch {
-			end := min(start+replyInsertBatch, len(effects))
-			query, args := effectInsertSQL(effects[start:end], pg)
-			if _, err := tx.Statement.ConnPool.ExecContext(ctx, query, args...); err != nil {
-				return fmt.Errorf("record reply effects: %w", err)
-			}
+		if err := insertPendingEffects(ctx, conn, pg, effects, now); err != nil {
+			return fmt.Errorf("record reply effects: %w", err)
 		}
 		for _, fn := range also {
 			if err := fn(tx); err != nil {
@@ -146,61 +137,303 @@ func StoreReplies(ctx context.Context, db *gorm.DB, in []NewReply, now time.Time
 	return fresh, nil
 }
 
-func replyInsertSQL(in []NewReply, pg bool) (string, []any) {
-	var b strings.Builder
-	cols := len(replyColumns)
-	b.WriteString("INSERT INTO replies (")
-	b.WriteString(strings.Join(replyColumns, ", "))
-	b.WriteString(") VALUES ")
-	args := make([]any, 0, len(in)*cols)
-	n := 0
-	for i := range in {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteByte('(')
-		for j := range cols {
-			if j > 0 {
-				b.WriteByte(',')
-			}
-			n++
-			if pg {
-				b.WriteString("$" + strconv.Itoa(n))
-			} else {
-				b.WriteByte('?')
-			}
-		}
-		b.WriteByte(')')
-		r := &in[i].Reply
-		var until any
-		if r.OOOUntil != nil {
-			until = r.OOOUntil.UTC()
-		}
-		args = append(args, r.ID, r.UserID, r.CampaignID, r.LeadID, r.AttemptID, r.DedupeKey, r.MessageID, r.InReplyTo,
-			r.FromAddress, r.ToAddress, r.Subject, r.BodyText, r.Classification, r.BounceKind, r.BounceCode,
-			until, r.Parsed, r.ParseError, r.Source, r.Mailbox, r.ReceivedAt, r.CreatedAt, r.UpdatedAt)
+// inWriteTx runs fn in a transaction. On SQLite the connection first gets
+// its statement journals in memory: a multi-row INSERT inside a
+// transaction keeps the pages it changes in one, so that a failing row can
+// be undone alone, and past 64 KB (a few replies' worth) SQLite spills it
+// to a temporary file, written and read back page by page.
+func inWriteTx(ctx context.Context, db *gorm.DB, fn func(tx *gorm.DB) error) error {
+	db = db.WithContext(ctx)
+	if _, pooled := db.Statement.ConnPool.(*sql.DB); !pooled || DialectOf(db) == Postgres {
+		return db.Transaction(fn)
 	}
-	b.WriteString(" ON CONFLICT (dedupe_key) DO NOTHING RETURNING id")
-	return b.String(), args
+	return db.Connection(func(conn *gorm.DB) error {
+		if err := conn.Exec("PRAGMA temp_store = MEMORY").Error; err != nil {
+			return fmt.Errorf("sqlite temp store: %w", err)
+		}
+		return conn.Transaction(fn)
+	})
 }
 
-func effectInsertSQL(effects []ReplyEffect, pg bool) (string, []any) {
-	var b strings.Builder
-	b.WriteString("INSERT INTO reply_effects (reply_id, state, reclassified, tries, last_error, created_at, updated_at) VALUES ")
-	args := make([]any, 0, len(effects)*7)
-	for i, e := range effects {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		if pg {
-			n := i * 7
-			fmt.Fprintf(&b, "($%d,$%d,$%d,$%d,$%d,$%d,$%d)", n+1, n+2, n+3, n+4, n+5, n+6, n+7)
-		} else {
-			b.WriteString("(?,?,?,?,?,?,?)")
-		}
-		args = append(args, e.ReplyID, e.State, e.Reclassified, e.Tries, e.LastError, e.CreatedAt, e.UpdatedAt)
+func replyArgs(r *models.Reply) []any {
+	var until any
+	if r.OOOUntil != nil {
+		until = r.OOOUntil.UTC()
 	}
-	return b.String(), args
+	return []any{r.ID, r.UserID, r.CampaignID, r.LeadID, r.AttemptID, r.DedupeKey, r.MessageID, r.InReplyTo,
+		r.FromAddress, r.ToAddress, r.Subject, r.BodyText, r.Classification, r.BounceKind, r.BounceCode,
+		until, r.Parsed, r.ParseError, r.Source, r.Mailbox, r.ReceivedAt, r.CreatedAt, r.UpdatedAt}
+}
+
+// insertRepliesPG inserts the replies with one statement whose parameters
+// are one array per column, unnested into rows: the same text whatever the
+// number of rows, so PostgreSQL parses and plans it once per connection (a
+// VALUES list of 50 rows has 1,150 parameters and was planned afresh for
+// every size of page).
+func insertRepliesPG(ctx context.Context, conn gorm.ConnPool, in []NewReply) ([]bool, error) {
+	fresh := make([]bool, len(in))
+	if len(in) == 0 {
+		return fresh, nil
+	}
+	n := len(in)
+	var (
+		ids, dedupe, messageIDs, inReplyTo, from, to, subjects, bodies, classes = make([]string, n), make([]string, n),
+			make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		kinds, codes, parseErrs, sources, mailboxes     = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		users, campaigns, leads, attempts                = make([]*string, n), make([]*string, n), make([]*string, n), make([]*string, n)
+		until                                            = make([]*time.Time, n)
+		parsed                                           = make([]bool, n)
+		received, created, updated                       = make([]time.Time, n), make([]time.Time, n), make([]time.Time, n)
+	)
+	index := make(map[string]int, n)
+	for i := range in {
+		r := &in[i].Reply
+		index[r.ID] = i
+		ids[i], users[i], campaigns[i], leads[i], attempts[i] = r.ID, r.UserID, r.CampaignID, r.LeadID, r.AttemptID
+		dedupe[i], messageIDs[i], inReplyTo[i], from[i], to[i] = r.DedupeKey, r.MessageID, r.InReplyTo, r.FromAddress, r.ToAddress
+		subjects[i], bodies[i], classes[i], kinds[i], codes[i] = r.Subject, r.BodyText, r.Classification, r.BounceKind, r.BounceCode
+		if r.OOOUntil != nil {
+			u := r.OOOUntil.UTC()
+			until[i] = &u
+		}
+		parsed[i], parseErrs[i], sources[i], mailboxes[i] = r.Parsed, r.ParseError, r.Source, r.Mailbox
+		received[i], created[i], updated[i] = r.ReceivedAt, r.CreatedAt, r.UpdatedAt
+	}
+	rows, err := conn.QueryContext(ctx, "INSERT INTO replies ("+strings.Join(replyColumns, ", ")+`) SELECT * FROM unnest(
+		$1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],
+		$11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::timestamptz[], $17::boolean[], $18::text[], $19::text[],
+		$20::text[], $21::timestamptz[], $22::timestamptz[], $23::timestamptz[]) ON CONFLICT (dedupe_key) DO NOTHING RETURNING id`,
+		ids, users, campaigns, leads, attempts, dedupe, messageIDs, inReplyTo, from, to, subjects, bodies, classes, kinds, codes,
+		until, parsed, parseErrs, sources, mailboxes, received, created, updated)
+	if err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			_ = rows.Close()
+			return nil, err
+		}
+		if i, ok := index[id]; ok {
+			fresh[i] = true
+		}
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return fresh, nil
+}
+
+// insertRepliesSQLite inserts the replies with one statement per 500 rows
+// whose only parameter is the rows as a JSON array of arrays, expanded by
+// jsonb_each (which hands each row over as binary JSON, read without
+// parsing text again): the statement is parsed once, SQLite keeps one
+// statement journal for it, and the driver binds one parameter. The driver
+// binds a statement's parameters in quadratic time (a 50-row VALUES list
+// has 1,150 of them), and one statement per row needs a statement journal,
+// a temporary file, per row.
+func insertRepliesSQLite(ctx context.Context, conn gorm.ConnPool, in []NewReply) ([]bool, error) {
+	fresh := make([]bool, len(in))
+	index := make(map[string]int, len(in))
+	for i := range in {
+		index[in[i].Reply.ID] = i
+	}
+	var sel strings.Builder
+	for i := range replyColumns {
+		if i > 0 {
+			sel.WriteString(", ")
+		}
+		sel.WriteString("value->>" + strconv.Itoa(i))
+	}
+	query := "INSERT INTO replies (" + strings.Join(replyColumns, ", ") + ") SELECT " + sel.String() +
+		" FROM jsonb_each(?) WHERE true ON CONFLICT (dedupe_key) DO NOTHING RETURNING id"
+	for start := 0; start < len(in); start += replyInsertBatch {
+		end := min(start+replyInsertBatch, len(in))
+		size := 2
+		for i := start; i < end; i++ {
+			r := &in[i].Reply
+			size += 400 + len(r.BodyText) + len(r.Subject) + len(r.ParseError) + len(r.DedupeKey) + len(r.MessageID) + len(r.InReplyTo)
+		}
+		buf := make([]byte, 0, size)
+		buf = append(buf, '[')
+		for i := start; i < end; i++ {
+			if i > start {
+				buf = append(buf, ',')
+			}
+			buf = appendReplyJSON(buf, &in[i].Reply)
+		}
+		buf = append(buf, ']')
+		rows, err := conn.QueryContext(ctx, query, unsafe.String(unsafe.SliceData(buf), len(buf)))
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				_ = rows.Close()
+				return nil, err
+			}
+			if i, ok := index[id]; ok {
+				fresh[i] = true
+			}
+		}
+		if err := rows.Close(); err != nil {
+			return nil, err
+		}
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return fresh, nil
+}
+
+// appendReplyJSON appends r's replyColumns as a JSON array (see
+// appendJSONRow), without boxing every field.
+func appendReplyJSON(b []byte, r *models.Reply) []byte {
+	b = append(b, '[')
+	b = appendJSONString(b, r.ID)
+	for _, p := range []*string{r.UserID, r.CampaignID, r.LeadID, r.AttemptID} {
+		b = append(b, ',')
+		if p == nil {
+			b = append(b, "null"...)
+		} else {
+			b = appendJSONString(b, *p)
+		}
+	}
+	for _, s := range []string{r.DedupeKey, r.MessageID, r.InReplyTo, r.FromAddress, r.ToAddress, r.Subject, r.BodyText,
+		r.Classification, r.BounceKind, r.BounceCode} {
+		b = append(b, ',')
+		b = appendJSONString(b, s)
+	}
+	b = append(b, ',')
+	if r.OOOUntil == nil {
+		b = append(b, "null"...)
+	} else {
+		b = appendJSONTime(b, r.OOOUntil.UTC())
+	}
+	if r.Parsed {
+		b = append(b, ",1,"...)
+	} else {
+		b = append(b, ",0,"...)
+	}
+	for _, s := range []string{r.ParseError, r.Source, r.Mailbox} {
+		b = appendJSONString(b, s)
+		b = append(b, ',')
+	}
+	b = appendJSONTime(b, r.ReceivedAt)
+	b = append(b, ',')
+	b = appendJSONTime(b, r.CreatedAt)
+	b = append(b, ',')
+	b = appendJSONTime(b, r.UpdatedAt)
+	return append(b, ']')
+}
+
+func appendJSONTime(b []byte, t time.Time) []byte {
+	b = append(b, '"')
+	b = t.AppendFormat(b, sqliteTime)
+	return append(b, '"')
+}
+
+// sqliteTime is how the SQLite driver writes a time.Time (and reads it
+// back): what a time sent inside JSON must look like.
+const sqliteTime = "2006-01-02 15:04:05.999999999-07:00"
+
+// appendJSONRow appends vals as a JSON array, each value as the SQLite
+// driver would bind it: strings as text, booleans as 0/1, times in its
+// format, nil (and nil pointers) as null.
+func appendJSONRow(b []byte, vals []any) []byte {
+	b = append(b, '[')
+	for i, v := range vals {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		switch x := v.(type) {
+		case nil:
+			b = append(b, "null"...)
+		case string:
+			b = appendJSONString(b, x)
+		case *string:
+			if x == nil {
+				b = append(b, "null"...)
+			} else {
+				b = appendJSONString(b, *x)
+			}
+		case bool:
+			if x {
+				b = append(b, '1')
+			} else {
+				b = append(b, '0')
+			}
+		case int:
+			b = strconv.AppendInt(b, int64(x), 10)
+		case time.Time:
+			b = appendJSONTime(b, x)
+		default:
+			panic(fmt.Sprintf("appendJSONRow: unexpected %T", v))
+		}
+	}
+	return append(b, ']')
+}
+
+// appendJSONString quotes s for SQLite's JSON reader, which takes UTF-8 (and
+// any other byte above 0x7f) as it is.
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	last := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' {
+			continue
+		}
+		b = append(b, s[last:i]...)
+		switch c {
+		case '"', '\\':
+			b = append(b, '\\', c)
+		case '\n':
+			b = append(b, '\\', 'n')
+		case '\t':
+			b = append(b, '\\', 't')
+		case '\r':
+			b = append(b, '\\', 'r')
+		default:
+			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		}
+		last = i + 1
+	}
+	b = append(b, s[last:]...)
+	return append(b, '"')
+}
+
+// insertPendingEffects records a pending effect for each reply.
+func insertPendingEffects(ctx context.Context, conn gorm.ConnPool, pg bool, replyIDs []string, now time.Time) error {
+	if len(replyIDs) == 0 {
+		return nil
+	}
+	const insert = "INSERT INTO reply_effects (reply_id, state, reclassified, tries, last_error, created_at, updated_at) "
+	var err error
+	if pg {
+		_, err = conn.ExecContext(ctx, insert+"SELECT id, $2, false, 0, '', $3, $3 FROM unnest($1::text[]) AS id", replyIDs, EffectPending, now)
+	} else {
+		// The ids as one JSON parameter (see insertRepliesSQLite).
+		_, err = conn.ExecContext(ctx, insert+"SELECT value, ?, 0, 0, '', ?, ? FROM json_each(?)", EffectPending, now, now, jsonStrings(replyIDs))
+	}
+	return err
+}
+
+// jsonStrings is ss as a JSON array.
+func jsonStrings(ss []string) string {
+	b := []byte{'['}
+	for i, s := range ss {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, s)
+	}
+	return string(append(b, ']'))
 }
 
 type suppressEntry struct{ value, source, reason string }
@@ -208,10 +441,10 @@ type suppressEntry struct{ value, source, reason string }
 // suppressManyTx adds addresses to a user's list (idempotent: an address
 // already listed keeps its first entry) and flags the user's leads with
 // them, in a few statements whatever the number.
-func suppressManyTx(tx *gorm.DB, userID string, entries []suppressEntry, now time.Time) error {
+func suppressManyTx(ctx context.Context, tx *gorm.DB, userID string, entries []suppressEntry, now time.Time) error {
 	seen := map[string]bool{}
-	var rows []models.Suppression
 	var values []string
+	var rows []suppressEntry
 	for _, e := range entries {
 		v := strings.ToLower(strings.TrimSpace(e.value))
 		if v == "" || seen[v] {
@@ -219,51 +452,117 @@ func suppressManyTx(tx *gorm.DB, userID string, entries []suppressEntry, now tim
 		}
 		seen[v] = true
 		values = append(values, v)
-		rows = append(rows, models.Suppression{ID: models.NewID(), UserID: userID, Value: v, Reason: e.reason, Source: e.source, CreatedAt: now})
+		e.value = v
+		rows = append(rows, e)
 	}
 	if len(rows) == 0 {
 		return nil
 	}
-	if err := tx.Clauses(clause.OnConflict{DoNothing: true}).CreateInBatches(&rows, 500).Error; err != nil {
+	const insert = "INSERT INTO suppressions (id, user_id, value, reason, source, created_at) "
+	const onConflict = " ON CONFLICT (user_id, value) DO NOTHING"
+	conn := tx.Statement.ConnPool
+	var err error
+	if DialectOf(tx) == Postgres {
+		ids, reasons, sources := make([]string, len(rows)), make([]string, len(rows)), make([]string, len(rows))
+		for i, e := range rows {
+			ids[i], reasons[i], sources[i] = models.NewID(), e.reason, e.source
+		}
+		_, err = conn.ExecContext(ctx, insert+"SELECT u.id, $2, u.value, u.reason, u.source, $6 FROM unnest($1::text[], $3::text[], $4::text[], $5::text[]) AS u(id, value, reason, source)"+onConflict,
+			ids, userID, values, reasons, sources, now)
+	} else {
+		buf := []byte{'['}
+		for i, e := range rows {
+			if i > 0 {
+				buf = append(buf, ',')
+			}
+			buf = appendJSONRow(buf, []any{models.NewID(), e.value, e.reason, e.source})
+		}
+		buf = append(buf, ']')
+		_, err = conn.ExecContext(ctx, insert+"SELECT value->>0, ?, value->>1, value->>2, value->>3, ? FROM jsonb_each(?) WHERE true"+onConflict,
+			userID, now, string(buf))
+	}
+	if err != nil {
 		return fmt.Errorf("suppress addresses: %w", err)
 	}
-	if err := tx.Exec("UPDATE leads SET suppressed = ?, updated_at = ? WHERE user_id = ? AND suppressed = ? AND lower(contact_email) IN ?",
-		true, now, userID, false, values).Error; err != nil {
+	pg := DialectOf(tx) == Postgres
+	q, arg := inList(pg, "lower(contact_email)", values)
+	if _, err := conn.ExecContext(ctx, rebind(pg, "UPDATE leads SET suppressed = ?, updated_at = ? WHERE user_id = ? AND suppressed = ? AND "+q),
+		true, now, userID, false, arg); err != nil {
 		return fmt.Errorf("flag suppressed leads: %w", err)
 	}
 	return nil
+}
+
+// inList is "column is one of values" for a query outside gorm (with ?
+// placeholders, see rebind), and the one argument it takes: an array on
+// PostgreSQL (one statement text whatever the number of values, planned
+// once), a JSON array on SQLite (its driver binds parameters in quadratic
+// time).
+func inList(pg bool, column string, values []string) (string, any) {
+	if pg {
+		return column + " = ANY(?::text[])", values
+	}
+	return column + " IN (SELECT value FROM json_each(?))", jsonStrings(values)
+}
+
+// rebind numbers the ? placeholders of q for PostgreSQL.
+func rebind(pg bool, q string) string {
+	if !pg {
+		return q
+	}
+	var b strings.Builder
+	n := 0
+	for i := 0; i < len(q); i++ {
+		if q[i] == '?' {
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+			continue
+		}
+		b.WriteByte(q[i])
+	}
+	return b.String()
 }
 
 // ExistingReplies answers the stored replies among the dedupe keys (their
 // identity and match, not their text).
 func ExistingReplies(ctx context.Context, db *gorm.DB, keys []string) (map[string]models.Reply, error) {
 	out := make(map[string]models.Reply, len(keys))
-	for len(keys) > 0 {
-		n := min(len(keys), 500)
-		rows, err := db.WithContext(ctx).Model(&models.Reply{}).
-			Select("id", "dedupe_key", "user_id", "campaign_id", "lead_id", "attempt_id", "message_id", "classification", "parsed").
-			Where("dedupe_key IN ?", keys[:n]).Rows()
-		if err != nil {
-			return nil, fmt.Errorf("find stored replies: %w", err)
-		}
-		for rows.Next() {
+	if len(keys) == 0 {
+		return out, nil
+	}
+	pg := DialectOf(db) == Postgres
+	q, arg := inList(pg, "dedupe_key", keys)
+	err := queryEach(ctx, db, rebind(pg, "SELECT id, dedupe_key, user_id, campaign_id, lead_id, attempt_id, message_id, classification, parsed FROM replies WHERE "+q),
+		[]any{arg}, func(rows *sql.Rows) error {
 			var r models.Reply
 			if err := rows.Scan(&r.ID, &r.DedupeKey, &r.UserID, &r.CampaignID, &r.LeadID, &r.AttemptID, &r.MessageID,
 				&r.Classification, &r.Parsed); err != nil {
-				_ = rows.Close()
-				return nil, fmt.Errorf("find stored replies: %w", err)
+				return err
 			}
 			out[r.DedupeKey] = r
-		}
-		if err := rows.Close(); err != nil {
-			return nil, fmt.Errorf("find stored replies: %w", err)
-		}
-		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("find stored replies: %w", err)
-		}
-		keys = keys[n:]
+			return nil
+		})
+	if err != nil {
+		return nil, fmt.Errorf("find stored replies: %w", err)
 	}
 	return out, nil
+}
+
+// queryEach runs a query outside gorm's statement builder (matching and
+// deduplication run for every page of every poll) and calls fn per row.
+func queryEach(ctx context.Context, db *gorm.DB, query string, args []any, fn func(*sql.Rows) error) error {
+	rows, err := db.WithContext(ctx).Statement.ConnPool.QueryContext(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = rows.Close() }()
+	for rows.Next() {
+		if err := fn(rows); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
 }
 
 // matchableStates are the ledger states of a message that may have reached
@@ -271,43 +570,50 @@ func ExistingReplies(ctx context.Context, db *gorm.DB, keys []string) (map[strin
 var matchableStates = []models.AttemptState{models.AttemptSent, models.AttemptUnknown, models.AttemptSending, models.AttemptFailed}
 
 // matchColumns are what matching needs of an attempt (not its body).
-var matchColumns = []string{"id", "user_id", "campaign_id", "lead_id", "step", "state", "message_id", "recipient", "created_at"}
+const matchColumns = "id, user_id, campaign_id, lead_id, step, state, message_id, recipient, created_at"
+
+// matchQuery selects the matchable attempts whose column is one of values,
+// of one user when userID is set.
+func matchQuery(db *gorm.DB, column string, values []string, userID string) (string, []any) {
+	pg := DialectOf(db) == Postgres
+	in, arg := inList(pg, column, values)
+	q := "SELECT " + matchColumns + " FROM attempts WHERE " + in + " AND state IN (" +
+		strings.TrimSuffix(strings.Repeat("?, ", len(matchableStates)), ", ") + ")"
+	args := []any{arg}
+	for _, st := range matchableStates {
+		args = append(args, string(st))
+	}
+	if userID != "" {
+		q += " AND user_id = ?"
+		args = append(args, userID)
+	}
+	return rebind(pg, q), args
+}
+
+func scanAttempt(rows *sql.Rows) (models.Attempt, error) {
+	var a models.Attempt
+	err := rows.Scan(&a.ID, &a.UserID, &a.CampaignID, &a.LeadID, &a.Step, &a.State, &a.MessageID, &a.Recipient, &a.CreatedAt)
+	return a, err
+}
 
 // AttemptsByMessageIDs answers the attempts whose Message-ID is among ids,
 // keyed by Message-ID; userID, when set, limits them to that user's (the
 // inbound webhook).
 func AttemptsByMessageIDs(ctx context.Context, db *gorm.DB, userID string, ids []string) (map[string]models.Attempt, error) {
 	out := make(map[string]models.Attempt, len(ids))
-	for len(ids) > 0 {
-		n := min(len(ids), 500)
-		q := db.WithContext(ctx).Model(&models.Attempt{}).Select(matchColumns).Where("message_id IN ? AND state IN ?", ids[:n], matchableStates)
-		if userID != "" {
-			q = q.Where("user_id = ?", userID)
-		}
-		if err := scanAttempts(q, func(a models.Attempt) { out[a.MessageID] = a }); err != nil {
-			return nil, fmt.Errorf("match replies by message id: %w", err)
-		}
-		ids = ids[n:]
+	if len(ids) == 0 {
+		return out, nil
+	}
+	q, args := matchQuery(db, "message_id", ids, userID)
+	err := queryEach(ctx, db, q, args, func(rows *sql.Rows) error {
+		a, err := scanAttempt(rows)
+		out[a.MessageID] = a
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("match replies by message id: %w", err)
 	}
 	return out, nil
-}
-
-// scanAttempts reads matchColumns rows without gorm's reflection: matching
-// runs for every page of every poll.
-func scanAttempts(q *gorm.DB, fn func(models.Attempt)) error {
-	rows, err := q.Rows()
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var a models.Attempt
-		if err := rows.Scan(&a.ID, &a.UserID, &a.CampaignID, &a.LeadID, &a.Step, &a.State, &a.MessageID, &a.Recipient, &a.CreatedAt); err != nil {
-			return err
-		}
-		fn(a)
-	}
-	return rows.Err()
 }
 
 // LatestAttemptsTo answers, for each address (compared case-insensitively,
@@ -326,22 +632,23 @@ func LatestAttemptsTo(ctx context.Context, db *gorm.DB, userID string, addrs []s
 			}
 		}
 	}
-	for len(variants) > 0 {
-		n := min(len(variants), 500)
-		q := db.WithContext(ctx).Model(&models.Attempt{}).Select(matchColumns).Where("recipient IN ? AND state IN ?", variants[:n], matchableStates)
-		if userID != "" {
-			q = q.Where("user_id = ?", userID)
-		}
-		err := scanAttempts(q, func(a models.Attempt) {
-			k := strings.ToLower(a.Recipient)
-			if cur, ok := out[k]; !ok || a.CreatedAt.After(cur.CreatedAt) || (a.CreatedAt.Equal(cur.CreatedAt) && a.ID > cur.ID) {
-				out[k] = a
-			}
-		})
+	if len(variants) == 0 {
+		return out, nil
+	}
+	q, args := matchQuery(db, "recipient", variants, userID)
+	err := queryEach(ctx, db, q, args, func(rows *sql.Rows) error {
+		a, err := scanAttempt(rows)
 		if err != nil {
-			return nil, fmt.Errorf("match replies by sender: %w", err)
+			return err
 		}
-		variants = variants[n:]
+		k := strings.ToLower(a.Recipient)
+		if cur, ok := out[k]; !ok || a.CreatedAt.After(cur.CreatedAt) || (a.CreatedAt.Equal(cur.CreatedAt) && a.ID > cur.ID) {
+			out[k] = a
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("match replies by sender: %w", err)
 	}
 	return out, nil
 }
@@ -563,30 +870,15 @@ func SaveCheckpoint(ctx context.Context, db *gorm.DB, mailbox string, uidValidit
 	})
 }
 
-// SaveCheckpointTx is SaveCheckpoint inside the caller's transaction.
+// SaveCheckpointTx is SaveCheckpoint inside the caller's transaction: one
+// upsert that moves last_uid forward under the same UIDVALIDITY and
+// replaces both when the mailbox was rebuilt (its old UIDs mean nothing
+// now).
 func SaveCheckpointTx(tx *gorm.DB, mailbox string, uidValidity, lastUID uint32, now time.Time) error {
-	now = now.UTC()
-	res := tx.Model(&IMAPCheckpoint{}).Where("mailbox = ? AND uid_validity = ? AND last_uid < ?", mailbox, uidValidity, lastUID).
-		Updates(map[string]any{"last_uid": lastUID, "updated_at": now})
-	if res.Error != nil {
-		return fmt.Errorf("save imap checkpoint: %w", res.Error)
-	}
-	if res.RowsAffected > 0 {
-		return nil
-	}
-	var cur IMAPCheckpoint
-	err := tx.Where("mailbox = ?", mailbox).Take(&cur).Error
-	switch {
-	case errors.Is(err, gorm.ErrRecordNotFound):
-		err = tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&IMAPCheckpoint{
-			Mailbox: mailbox, UIDValidity: uidValidity, LastUID: lastUID, UpdatedAt: now,
-		}).Error
-	case err != nil:
-	case cur.UIDValidity != uidValidity:
-		// The mailbox was rebuilt: its old UIDs mean nothing now.
-		err = tx.Model(&IMAPCheckpoint{}).Where("mailbox = ?", mailbox).
-			Updates(map[string]any{"uid_validity": uidValidity, "last_uid": lastUID, "updated_at": now}).Error
-	}
+	err := tx.Exec(`INSERT INTO imap_checkpoints (mailbox, uid_validity, last_uid, updated_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (mailbox) DO UPDATE SET uid_validity = excluded.uid_validity, last_uid = excluded.last_uid, updated_at = excluded.updated_at
+		WHERE imap_checkpoints.uid_validity <> excluded.uid_validity OR imap_checkpoints.last_uid < excluded.last_uid`,
+		mailbox, int64(uidValidity), int64(lastUID), now.UTC()).Error
 	if err != nil {
 		return fmt.Errorf("save imap checkpoint: %w", err)
 	}
