@@ -60,7 +60,8 @@ const (
 // devOverrides are the variables `outreach dev` sets itself: it runs its own
 // Temporal server and mailbox.
 var devOverrides = []string{
-	"TEMPORAL_ADDRESS", "SMTP_HOST", "SMTP_PORT", "SMTP_USERNAME", "SMTP_PASSWORD", "SMTP_TLS", "SMTP_TLS_SKIP_VERIFY",
+	"TEMPORAL_ADDRESS", "TEMPORAL_TLS", "TEMPORAL_TLS_CERT_FILE", "TEMPORAL_TLS_KEY_FILE", "TEMPORAL_TLS_CA_FILE",
+	"TEMPORAL_TLS_SERVER_NAME", "TEMPORAL_API_KEY", "SMTP_HOST", "SMTP_PORT", "SMTP_USERNAME", "SMTP_PASSWORD", "SMTP_TLS", "SMTP_TLS_SKIP_VERIFY",
 	"IMAP_HOST", "IMAP_PORT", "IMAP_USERNAME", "IMAP_PASSWORD", "IMAP_TLS", "IMAP_TLS_SKIP_VERIFY", "IMAP_MAILBOXES",
 }
 
@@ -72,7 +73,8 @@ func devCmd(e *env) *cobra.Command {
 			"SQLite database, and the dev mailbox (a capturing SMTP server and an IMAP inbox on loopback), and prints\n" +
 			"their addresses and the dev user's API key. State is kept under OUTREACH_DATA_DIR: Ctrl-C stops everything\n" +
 			"and running it again resumes. Ports: HTTP_ADDR, DEV_TEMPORAL_PORT, DEV_TEMPORAL_UI_PORT, DEV_SMTP_ADDR,\n" +
-			"DEV_IMAP_ADDR. TEMPORAL_ADDRESS, SMTP_* (except SMTP_FROM, SMTP_FROM_NAME) and IMAP_* are set by dev mode.",
+			"DEV_IMAP_ADDR. TEMPORAL_ADDRESS (no TLS, no API key), SMTP_* (except SMTP_FROM, SMTP_FROM_NAME) and IMAP_* are set\n" +
+			"by dev mode.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return e.runDev(cmd) },
 	}
@@ -83,6 +85,9 @@ func devCmd(e *env) *cobra.Command {
 func devConfig(c config.Config, lookup func(string) (string, bool)) config.Config {
 	set := func(name string) bool { v, ok := lookup(name); return ok && strings.TrimSpace(v) != "" }
 	c.TemporalAddress = net.JoinHostPort("127.0.0.1", strconv.Itoa(c.DevTemporalPort))
+	// The dev server speaks plain gRPC and asks for no key.
+	c.TemporalTLS, c.TemporalTLSCertFile, c.TemporalTLSKeyFile, c.TemporalTLSCAFile = false, "", "", ""
+	c.TemporalTLSServerName, c.TemporalAPIKey = "", ""
 	c.SMTPHost, c.SMTPTLS, c.SMTPTLSSkipVerify, c.SMTPUsername, c.SMTPPassword = "127.0.0.1", "none", false, "", ""
 	c.IMAPHost, c.IMAPTLS, c.IMAPTLSSkipVerify = "127.0.0.1", "none", false
 	c.IMAPUsername, c.IMAPPassword, c.IMAPMailboxes = devIMAPUser, devIMAPPassword, "INBOX"

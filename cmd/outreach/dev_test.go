@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -586,5 +587,38 @@ func TestDevInterruptDuringStart(t *testing.T) {
 	s.checkPortsFree(t, "after Ctrl-C")
 	if _, err := os.Stat(filepath.Join(s.dir, temporalPIDFile)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("temporal pid file left after Ctrl-C: %v", err)
+	}
+}
+
+// The Temporal TLS settings reach the client options of every process,
+// and dev mode (whose own dev server speaks plain gRPC) drops them.
+func TestTemporalTLSSettingsWiring(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ca := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(ca, []byte("ca"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	vars := map[string]string{
+		"TEMPORAL_TLS": "true", "TEMPORAL_TLS_CA_FILE": ca, "TEMPORAL_TLS_SERVER_NAME": "ns.tmprl.cloud",
+		"TEMPORAL_API_KEY": "key",
+	}
+	lookup := func(k string) (string, bool) { v, ok := vars[k]; return v, ok }
+	c, err := config.LoadFrom(lookup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := (&env{cfg: c}).temporalOptions("worker")
+	if !o.TLS.Enabled || o.TLS.CAFile != ca || o.TLS.ServerName != "ns.tmprl.cloud" || o.APIKey != "key" || o.TLS.CertFile != "" {
+		t.Fatalf("temporal options %+v", o)
+	}
+	d := devConfig(c, lookup)
+	if d.TemporalTLS || d.TemporalTLSCAFile != "" || d.TemporalTLSServerName != "" || d.TemporalAPIKey != "" {
+		t.Fatalf("dev config keeps Temporal TLS settings: %+v", d)
+	}
+	for name := range vars {
+		if !slices.Contains(devOverrides, name) {
+			t.Errorf("%s is not in devOverrides: dev mode would ignore it without saying so", name)
+		}
 	}
 }

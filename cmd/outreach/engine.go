@@ -22,6 +22,11 @@ func (e *env) temporalOptions(role string) temporalx.Options {
 	return temporalx.Options{
 		Address: e.cfg.TemporalAddress, Namespace: e.cfg.TemporalNamespace, Logger: e.log,
 		Metrics: metrics.TemporalHandler(), Identity: fmt.Sprintf("outreach-%s@%s:%d", role, host, os.Getpid()),
+		TLS: temporalx.TLS{
+			Enabled: e.cfg.TemporalTLS, CertFile: e.cfg.TemporalTLSCertFile, KeyFile: e.cfg.TemporalTLSKeyFile,
+			CAFile: e.cfg.TemporalTLSCAFile, ServerName: e.cfg.TemporalTLSServerName,
+		},
+		APIKey: e.cfg.TemporalAPIKey,
 	}
 }
 

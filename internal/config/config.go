@@ -7,6 +7,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"os"
@@ -35,6 +36,13 @@ type Config struct {
 	TemporalAddress   string `env:"TEMPORAL_ADDRESS" default:"127.0.0.1:7233" help:"Temporal frontend host:port"`
 	TemporalNamespace string `env:"TEMPORAL_NAMESPACE" default:"default" help:"Temporal namespace"`
 	TemporalTaskQueue string `env:"TEMPORAL_TASK_QUEUE" default:"backlink-outreach" help:"task queue shared by the API and the workers"`
+
+	TemporalTLS           bool   `env:"TEMPORAL_TLS" default:"false" help:"connect to Temporal over TLS (Temporal Cloud, secured clusters); implied by TEMPORAL_API_KEY and by every other TEMPORAL_TLS_* setting"`
+	TemporalTLSCertFile   string `env:"TEMPORAL_TLS_CERT_FILE" default:"" help:"PEM client certificate for mutual TLS, with TEMPORAL_TLS_KEY_FILE (read at start: restart after a rotation)"`
+	TemporalTLSKeyFile    string `env:"TEMPORAL_TLS_KEY_FILE" default:"" help:"PEM private key of TEMPORAL_TLS_CERT_FILE"`
+	TemporalTLSCAFile     string `env:"TEMPORAL_TLS_CA_FILE" default:"" help:"PEM certificates of the CAs trusted for Temporal's server certificate; empty trusts the system's"`
+	TemporalTLSServerName string `env:"TEMPORAL_TLS_SERVER_NAME" default:"" help:"name checked in Temporal's server certificate (and sent as SNI); empty uses the host of TEMPORAL_ADDRESS"`
+	TemporalAPIKey        string `env:"TEMPORAL_API_KEY" default:"" help:"API key sent to Temporal as a bearer token (Temporal Cloud API keys); implies TLS"`
 
 	UserDailyCap   int `env:"USER_DAILY_CAP" default:"100" help:"sends per user per day (UTC); 0 disables the cap"`
 	DomainDailyCap int `env:"DOMAIN_DAILY_CAP" default:"20" help:"sends per user and recipient domain per day (UTC); 0 disables the cap"`
@@ -213,6 +221,9 @@ func (c Config) check() error {
 	if c.TemporalNamespace == "" || c.TemporalTaskQueue == "" {
 		return errors.New("TEMPORAL_NAMESPACE and TEMPORAL_TASK_QUEUE must not be empty")
 	}
+	if err := c.checkTemporalTLS(); err != nil {
+		return err
+	}
 	if c.UnsubscribeSecret != "" && len(c.UnsubscribeSecret) < 32 {
 		return errors.New("UNSUBSCRIBE_SECRET: must be at least 32 characters")
 	}
@@ -223,6 +234,50 @@ func (c Config) check() error {
 		if u, err := url.Parse(c.LLMBaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return fmt.Errorf("LLM_BASE_URL: must be an http(s) URL (got %q)", c.LLMBaseURL)
 		}
+	}
+	return nil
+}
+
+// checkTemporalTLS refuses a half-configured client certificate and any
+// TLS file the process cannot read, at start rather than at the first
+// connection.
+func (c Config) checkTemporalTLS() error {
+	if (c.TemporalTLSCertFile == "") != (c.TemporalTLSKeyFile == "") {
+		return errors.New("TEMPORAL_TLS_CERT_FILE and TEMPORAL_TLS_KEY_FILE: set both (mutual TLS) or neither")
+	}
+	for _, f := range []struct{ name, path string }{
+		{"TEMPORAL_TLS_CERT_FILE", c.TemporalTLSCertFile},
+		{"TEMPORAL_TLS_KEY_FILE", c.TemporalTLSKeyFile},
+		{"TEMPORAL_TLS_CA_FILE", c.TemporalTLSCAFile},
+	} {
+		if f.path == "" {
+			continue
+		}
+		if err := readable(f.path); err != nil {
+			return fmt.Errorf("%s: %w", f.name, err)
+		}
+	}
+	return nil
+}
+
+// readable checks that path is a regular file this process can read.
+func readable(path string) error {
+	f, err := os.Open(path) //nolint:gosec // the operator names the file
+	if err != nil {
+		return fmt.Errorf("cannot read %s: %w", path, errors.Unwrap(err))
+	}
+	defer func() { _ = f.Close() }()
+	info, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("cannot read %s: %w", path, err)
+	}
+	if !info.Mode().IsRegular() {
+		return fmt.Errorf("%s is not a file", path)
+	}
+	if _, err := f.Read(make([]byte, 1)); errors.Is(err, io.EOF) {
+		return fmt.Errorf("%s is empty", path)
+	} else if err != nil {
+		return fmt.Errorf("cannot read %s: %w", path, err)
 	}
 	return nil
 }

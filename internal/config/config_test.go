@@ -2,6 +2,7 @@ package config
 
 import (
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -60,5 +61,62 @@ func TestEnvExampleIsCurrent(t *testing.T) {
 	}
 	if string(got) != EnvExample() {
 		t.Fatal(".env.example is out of date with the Config struct: run `make env-example`")
+	}
+}
+
+// The Temporal TLS settings are checked at load: a certificate needs its
+// key (and the other way round), and every file named must be a readable,
+// non-empty file. A good set loads.
+func TestTemporalTLSSettings(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	cert, key, ca := write("cert.pem", "cert"), write("key.pem", "key"), write("ca.pem", "ca")
+	empty := write("empty.pem", "")
+	missing := filepath.Join(dir, "missing.pem")
+	cases := []struct {
+		name    string
+		env     map[string]string
+		wantErr string // "" loads
+	}{
+		{"none", nil, ""},
+		{"tls only", map[string]string{"TEMPORAL_TLS": "true"}, ""},
+		{"api key", map[string]string{"TEMPORAL_API_KEY": "k"}, ""},
+		{"every file", map[string]string{
+			"TEMPORAL_TLS_CERT_FILE": cert, "TEMPORAL_TLS_KEY_FILE": key, "TEMPORAL_TLS_CA_FILE": ca,
+			"TEMPORAL_TLS_SERVER_NAME": "frontend.example",
+		}, ""},
+		{"cert without key", map[string]string{"TEMPORAL_TLS_CERT_FILE": cert}, "TEMPORAL_TLS_CERT_FILE and TEMPORAL_TLS_KEY_FILE: set both"},
+		{"key without cert", map[string]string{"TEMPORAL_TLS_KEY_FILE": key}, "TEMPORAL_TLS_CERT_FILE and TEMPORAL_TLS_KEY_FILE: set both"},
+		{"missing ca", map[string]string{"TEMPORAL_TLS_CA_FILE": missing}, "TEMPORAL_TLS_CA_FILE: cannot read " + missing},
+		{"missing key", map[string]string{"TEMPORAL_TLS_CERT_FILE": cert, "TEMPORAL_TLS_KEY_FILE": missing}, "TEMPORAL_TLS_KEY_FILE: cannot read " + missing},
+		{"directory", map[string]string{"TEMPORAL_TLS_CA_FILE": dir}, "TEMPORAL_TLS_CA_FILE: " + dir + " is not a file"},
+		{"empty cert", map[string]string{"TEMPORAL_TLS_CERT_FILE": empty, "TEMPORAL_TLS_KEY_FILE": key}, "TEMPORAL_TLS_CERT_FILE: " + empty + " is empty"},
+		{"bad bool", map[string]string{"TEMPORAL_TLS": "yes please"}, "TEMPORAL_TLS: must be true or false"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c, err := LoadFrom(lookup(tc.env))
+			if tc.wantErr == "" {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				if c.TemporalTLSServerName != tc.env["TEMPORAL_TLS_SERVER_NAME"] || c.TemporalAPIKey != tc.env["TEMPORAL_API_KEY"] ||
+					c.TemporalTLS != (tc.env["TEMPORAL_TLS"] == "true") || c.TemporalTLSCAFile != tc.env["TEMPORAL_TLS_CA_FILE"] {
+					t.Fatalf("loaded %+v from %v", c, tc.env)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) || strings.Contains(err.Error(), "\n") {
+				t.Fatalf("error %v, want one line containing %q", err, tc.wantErr)
+			}
+		})
 	}
 }

@@ -7,10 +7,13 @@ package temporalx
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"strings"
 	"syscall"
 	"time"
@@ -24,7 +27,7 @@ import (
 	"github.com/backlinkoutreach/outreach/models"
 )
 
-// Options say where Temporal is.
+// Options say where Temporal is and how to reach it.
 type Options struct {
 	Address   string
 	Namespace string
@@ -33,12 +36,38 @@ type Options struct {
 	Metrics client.MetricsHandler
 	// Identity names this process in the Web UI; empty lets the SDK choose.
 	Identity string
+	TLS      TLS
+	// APIKey is sent as a bearer token on every call (Temporal Cloud API
+	// keys); it implies TLS.
+	APIKey string
+}
+
+// TLS configures the connection's TLS. Files are PEM, read when the
+// client options are built (at start).
+type TLS struct {
+	// Enabled asks for TLS; a certificate, a CA file or a server name imply
+	// it too.
+	Enabled bool
+	// CertFile and KeyFile are a client certificate for mutual TLS.
+	CertFile, KeyFile string
+	// CAFile holds the CAs trusted for the server's certificate; empty
+	// trusts the system's.
+	CAFile string
+	// ServerName is checked in the server's certificate and sent as SNI;
+	// empty uses the host of Address.
+	ServerName string
+}
+
+func (o Options) usesTLS() bool {
+	t := o.TLS
+	return t.Enabled || t.CertFile != "" || t.CAFile != "" || t.ServerName != "" || o.APIKey != ""
 }
 
 // ClientOptions builds SDK client options. The SDK logs through slog at
 // warn level and above: its info lines (every worker poll start, ...) would
-// drown the service's own.
-func ClientOptions(o Options) client.Options {
+// drown the service's own. It fails when a TLS file cannot be read or
+// parsed.
+func ClientOptions(o Options) (client.Options, error) {
 	log := o.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -52,13 +81,54 @@ func ClientOptions(o Options) client.Options {
 	if o.Metrics != nil {
 		co.MetricsHandler = o.Metrics
 	}
-	return co
+	if o.usesTLS() {
+		tc, err := tlsConfig(o.TLS)
+		if err != nil {
+			return client.Options{}, err
+		}
+		co.ConnectionOptions.TLS = tc
+	}
+	if o.APIKey != "" {
+		co.Credentials = client.NewAPIKeyStaticCredentials(o.APIKey)
+	}
+	return co, nil
+}
+
+// tlsConfig builds the client side of the TLS connection.
+func tlsConfig(t TLS) (*tls.Config, error) {
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: t.ServerName}
+	if t.CAFile != "" {
+		pem, err := os.ReadFile(t.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("temporal TLS CA file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("temporal TLS CA file %s: no PEM certificate in it", t.CAFile)
+		}
+		tc.RootCAs = pool
+	}
+	if (t.CertFile == "") != (t.KeyFile == "") {
+		return nil, errors.New("temporal TLS: a client certificate needs both its certificate and key files")
+	}
+	if t.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("temporal TLS client certificate %s with key %s: %w", t.CertFile, t.KeyFile, err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	return tc, nil
 }
 
 // Dial connects now; an unreachable server answers an error wrapping
 // models.ErrUnavailable.
 func Dial(ctx context.Context, o Options) (client.Client, error) {
-	c, err := client.DialContext(ctx, ClientOptions(o))
+	co, err := ClientOptions(o)
+	if err != nil {
+		return nil, err
+	}
+	c, err := client.DialContext(ctx, co)
 	if err != nil {
 		return nil, Classify(fmt.Errorf("dial temporal at %s: %w", o.Address, err))
 	}
@@ -95,7 +165,11 @@ func DialWait(ctx context.Context, o Options) (client.Client, error) {
 // outages: the API starts (and answers 503 on the routes that need
 // Temporal) while the server is down.
 func Lazy(o Options) (client.Client, error) {
-	c, err := client.NewLazyClient(ClientOptions(o))
+	co, err := ClientOptions(o)
+	if err != nil {
+		return nil, err
+	}
+	c, err := client.NewLazyClient(co)
 	if err != nil {
 		return nil, fmt.Errorf("temporal client: %w", err)
 	}

@@ -2,6 +2,7 @@ package tlsutil_test
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"io"
 	"testing"
 
@@ -67,5 +68,29 @@ func TestSelfSignedHandshake(t *testing.T) {
 				t.Fatalf("read %q, %v", b, err)
 			}
 		})
+	}
+}
+
+// The PEM forms load back as the same certificate and key, the way a
+// program reading certificate files does.
+func TestPairPEM(t *testing.T) {
+	t.Parallel()
+	p, err := tlsutil.NewPair("client")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyPEM, err := p.KeyPEM()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := tls.X509KeyPair(p.CertPEM(), keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Leaf == nil || !c.Leaf.Equal(p.Cert) || c.Leaf.Subject.CommonName != "client" {
+		t.Fatalf("loaded certificate %+v, want the pair's", c.Leaf)
+	}
+	if _, err := p.Cert.Verify(x509.VerifyOptions{Roots: p.Pool(), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+		t.Fatalf("as a client certificate: %v", err)
 	}
 }
