@@ -49,8 +49,10 @@ func (r *Replies) PollReplies(ctx context.Context, in workflows.ReplyPollInput) 
 		p.OnPage = func(st inbox.PollStats) { activity.RecordHeartbeat(ctx, st.Fetched) }
 	}
 	st, err := p.Poll(ctx)
-	out := workflows.PollRepliesResult{Mailboxes: st.Mailboxes, Fetched: st.Fetched, Duplicates: st.Duplicates,
-		New: st.New, Unparsed: st.Unparsed, ByUser: st.ByUser}
+	out := workflows.PollRepliesResult{
+		Mailboxes: st.Mailboxes, Fetched: st.Fetched, Duplicates: st.Duplicates,
+		New: st.New, Unparsed: st.Unparsed, ByUser: st.ByUser,
+	}
 	r.log().InfoContext(ctx, "reply poll", "trigger", in.Trigger, "fetched", st.Fetched, "new", st.New,
 		"unparsed", st.Unparsed, "duplicates", st.Duplicates, "error", err)
 	if err != nil {

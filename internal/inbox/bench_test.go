@@ -53,7 +53,7 @@ func bareFetch(tb testing.TB, srv *imaptest.Server) (int, int64) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	if err := c.Login(srv.Username, srv.Password).Wait(); err != nil {
 		tb.Fatal(err)
 	}

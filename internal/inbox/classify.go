@@ -116,12 +116,16 @@ func bounceResult(m *Message) (Result, bool) {
 		if code == "" {
 			code = smtpRe.FindString(rcpt.Diagnostic)
 		}
-		return Result{Tag: models.ReplyBounce, BounceKind: kind, BounceCode: code, BounceRecipient: rcpt.Recipient,
-			By: "rules", Rule: "delivery status notification"}, true
+		return Result{
+			Tag: models.ReplyBounce, BounceKind: kind, BounceCode: code, BounceRecipient: rcpt.Recipient,
+			By: "rules", Rule: "delivery status notification",
+		}, true
 	}
 	if kind, code, rcpt, ok := plainBounce(m); ok {
-		return Result{Tag: models.ReplyBounce, BounceKind: kind, BounceCode: code, BounceRecipient: rcpt,
-			By: "rules", Rule: "bounce text"}, true
+		return Result{
+			Tag: models.ReplyBounce, BounceKind: kind, BounceCode: code, BounceRecipient: rcpt,
+			By: "rules", Rule: "bounce text",
+		}, true
 	}
 	if m.Signals.ReportType == "delivery-status" {
 		// A report whose status part could not be read: a failure of
@@ -131,8 +135,10 @@ func bounceResult(m *Message) (Result, bool) {
 		if strings.HasPrefix(code, "5") {
 			kind = BounceHard
 		}
-		return Result{Tag: models.ReplyBounce, BounceKind: kind, BounceCode: code, BounceRecipient: failedAddress(m),
-			By: "rules", Rule: "delivery report"}, true
+		return Result{
+			Tag: models.ReplyBounce, BounceKind: kind, BounceCode: code, BounceRecipient: failedAddress(m),
+			By: "rules", Rule: "delivery report",
+		}, true
 	}
 	return Result{}, false
 }

@@ -34,7 +34,7 @@ func loadLabels(t testing.TB, path string) []label {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	var out []label
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {

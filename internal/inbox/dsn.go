@@ -151,7 +151,8 @@ func plainBounce(m *Message) (kind, code, rcpt string, ok bool) {
 	text := m.Text
 	folded := foldString(text)
 	body := bounceBody.MatchString(text, folded)
-	if !(subj && (fromDaemon || body || m.Signals.ReturnPathNull)) && !(fromDaemon && body) && !(failed && (body || subj)) {
+	bounced := (subj && (fromDaemon || body || m.Signals.ReturnPathNull)) || (fromDaemon && body) || (failed && (body || subj))
+	if !bounced {
 		return "", "", "", false
 	}
 	code = statusRe.FindString(text)

@@ -74,10 +74,10 @@ func (e *Effects) Deliver(ctx context.Context, limit int, replyIDs ...string) (E
 			}
 			mu.Lock()
 			defer mu.Unlock()
-			switch {
-			case state == store.EffectDelivered:
+			switch state {
+			case store.EffectDelivered:
 				st.Delivered++
-			case state == store.EffectNoWorkflow:
+			case store.EffectNoWorkflow:
 				st.NoWorkflow++
 			default:
 				st.Failed++

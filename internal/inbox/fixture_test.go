@@ -35,8 +35,10 @@ func newWorld(t testing.TB, db *gorm.DB, n int) *world {
 		t.Fatal(err)
 	}
 	now := time.Now().UTC().Add(-48 * time.Hour)
-	c := models.Campaign{ID: models.NewID(), UserID: u.ID, Name: "Guest posts", Keywords: []string{},
-		State: models.CampaignActive, CreatedAt: now, UpdatedAt: now}
+	c := models.Campaign{
+		ID: models.NewID(), UserID: u.ID, Name: "Guest posts", Keywords: []string{},
+		State: models.CampaignActive, CreatedAt: now, UpdatedAt: now,
+	}
 	if err := db.Create(&c).Error; err != nil {
 		t.Fatal(err)
 	}
@@ -44,15 +46,19 @@ func newWorld(t testing.TB, db *gorm.DB, n int) *world {
 	leads := make([]models.Lead, n)
 	atts := make([]models.Attempt, n)
 	for i := range n {
-		leads[i] = models.Lead{ID: models.NewID(), CampaignID: c.ID, UserID: u.ID,
+		leads[i] = models.Lead{
+			ID: models.NewID(), CampaignID: c.ID, UserID: u.ID,
 			WebsiteURL: fmt.Sprintf("https://site%d.example/", i), NormalizedURL: fmt.Sprintf("site%d.example", i),
 			ContactEmail: fmt.Sprintf("lead%d@site%d.example", i, i), Source: models.SourceManual,
-			Status: models.StatusContacted, CreatedAt: now, UpdatedAt: now, StatusChangedAt: now, WorkflowStarted: true}
+			Status: models.StatusContacted, CreatedAt: now, UpdatedAt: now, StatusChangedAt: now, WorkflowStarted: true,
+		}
 		sentAt := now.Add(time.Duration(i) * time.Second)
-		atts[i] = models.Attempt{ID: models.NewID(), UserID: u.ID, CampaignID: c.ID, LeadID: leads[i].ID, Step: 0,
+		atts[i] = models.Attempt{
+			ID: models.NewID(), UserID: u.ID, CampaignID: c.ID, LeadID: leads[i].ID, Step: 0,
 			State: models.AttemptSent, MessageID: leads[i].ID + ".s0@outreach.test", Recipient: leads[i].ContactEmail,
 			RecipientDomain: fmt.Sprintf("site%d.example", i), Subject: "Guest post idea", Body: "Would you be interested?",
-			LegalBasis: models.LegalBasisLegitimateInterest, CreatedAt: sentAt, UpdatedAt: sentAt, SentAt: &sentAt}
+			LegalBasis: models.LegalBasisLegitimateInterest, CreatedAt: sentAt, UpdatedAt: sentAt, SentAt: &sentAt,
+		}
 	}
 	if n > 0 {
 		if err := db.CreateInBatches(&leads, 200).Error; err != nil {

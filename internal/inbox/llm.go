@@ -147,7 +147,7 @@ func (l *LLM) ask(ctx context.Context, m *Message) (Result, error) {
 	if err != nil {
 		return Result{}, fmt.Errorf("call %s: %w", l.endpoint(), err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
 		return Result{}, fmt.Errorf("read answer: %w", err)

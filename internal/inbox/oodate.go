@@ -36,39 +36,56 @@ type dateRule struct {
 
 var dateRules = []dateRule{
 	// 3-10 March, 3rd to 10th of March 2026: the end of the range counts.
-	{re: rule(`\b` + dayPat + `\s*(?:-|–|—|to|until|till)\s*` + dayPat + `\s+(?:of\s+)?` + monthPat + yearPat + `\b`), range_: true,
-		resolve: func(m []string, ref time.Time) (time.Time, bool) { return dayMonth(m[2], m[3], m[4], ref) }},
+	{
+		re: rule(`\b` + dayPat + `\s*(?:-|–|—|to|until|till)\s*` + dayPat + `\s+(?:of\s+)?` + monthPat + yearPat + `\b`), range_: true,
+		resolve: func(m []string, ref time.Time) (time.Time, bool) { return dayMonth(m[2], m[3], m[4], ref) },
+	},
 	// March 3-10, 2026.
-	{re: rule(`\b` + monthPat + `\s+` + dayPat + `\s*(?:-|–|—)\s*` + dayPat + yearPat + `\b`), range_: true,
-		resolve: func(m []string, ref time.Time) (time.Time, bool) { return dayMonth(m[3], m[1], m[4], ref) }},
+	{
+		re: rule(`\b` + monthPat + `\s+` + dayPat + `\s*(?:-|–|—)\s*` + dayPat + yearPat + `\b`), range_: true,
+		resolve: func(m []string, ref time.Time) (time.Time, bool) { return dayMonth(m[3], m[1], m[4], ref) },
+	},
 	// 2026-03-10.
-	{re: rule(`\b(\d{4})-(\d{1,2})-(\d{1,2})\b`),
+	{
+		re: rule(`\b(\d{4})-(\d{1,2})-(\d{1,2})\b`),
 		resolve: func(m []string, ref time.Time) (time.Time, bool) {
 			y, _ := strconv.Atoi(m[1])
 			mo, _ := strconv.Atoi(m[2])
 			d, _ := strconv.Atoi(m[3])
 			return validDate(y, mo, d, ref)
-		}},
+		},
+	},
 	// (Monday,) 10(th) (of) March (2026).
-	{re: rule(`\b(?:` + wdPat + `,?\s+)?(?:the\s+)?` + dayPat + `\s+(?:of\s+)?` + monthPat + yearPat + `\b`),
-		resolve: func(m []string, ref time.Time) (time.Time, bool) { return dayMonth(m[1], m[2], m[3], ref) }},
+	{
+		re:      rule(`\b(?:` + wdPat + `,?\s+)?(?:the\s+)?` + dayPat + `\s+(?:of\s+)?` + monthPat + yearPat + `\b`),
+		resolve: func(m []string, ref time.Time) (time.Time, bool) { return dayMonth(m[1], m[2], m[3], ref) },
+	},
 	// (Monday,) March 10(th)(, 2026).
-	{re: rule(`\b(?:` + wdPat + `,?\s+)?` + monthPat + `\s+(?:the\s+)?` + dayPat + `\b` + yearPat),
-		resolve: func(m []string, ref time.Time) (time.Time, bool) { return dayMonth(m[2], m[1], m[3], ref) }},
+	{
+		re:      rule(`\b(?:` + wdPat + `,?\s+)?` + monthPat + `\s+(?:the\s+)?` + dayPat + `\b` + yearPat),
+		resolve: func(m []string, ref time.Time) (time.Time, bool) { return dayMonth(m[2], m[1], m[3], ref) },
+	},
 	// 10/03/2026, 10.03.2026, 10/03, 10.03. (day and month order decided by
 	// which reading is valid and nearest after the message).
-	{re: rule(`\b(\d{1,2})([/.])(\d{1,2})(?:[/.](\d{4}|\d{2})\b|(\.))?`),
+	{
+		re: rule(`\b(\d{1,2})([/.])(\d{1,2})(?:[/.](\d{4}|\d{2})\b|(\.))?`),
 		resolve: func(m []string, ref time.Time) (time.Time, bool) {
 			if m[2] == "." && m[4] == "" && m[5] == "" {
 				return time.Time{}, false // "9.30" is a time, not a date
 			}
 			return numericDate(m[1], m[3], m[4], ref)
-		}},
-	{re: rule(`\btomorrow\b`),
-		resolve: func(_ []string, ref time.Time) (time.Time, bool) { return midnight(ref).AddDate(0, 0, 1), true }},
-	{re: rule(`\bnext week\b`),
-		resolve: func(_ []string, ref time.Time) (time.Time, bool) { return nextWeekday(ref, time.Monday), true }},
-	{re: rule(`\bin\s+(\d{1,2}|one|two|three|four|five|six|a|a couple of)\s+(day|week)s?\b`),
+		},
+	},
+	{
+		re:      rule(`\btomorrow\b`),
+		resolve: func(_ []string, ref time.Time) (time.Time, bool) { return midnight(ref).AddDate(0, 0, 1), true },
+	},
+	{
+		re:      rule(`\bnext week\b`),
+		resolve: func(_ []string, ref time.Time) (time.Time, bool) { return nextWeekday(ref, time.Monday), true },
+	},
+	{
+		re: rule(`\bin\s+(\d{1,2}|one|two|three|four|five|six|a|a couple of)\s+(day|week)s?\b`),
 		resolve: func(m []string, ref time.Time) (time.Time, bool) {
 			n := map[string]int{"one": 1, "a": 1, "two": 2, "a couple of": 2, "three": 3, "four": 4, "five": 5, "six": 6}[m[1]]
 			if n == 0 {
@@ -78,8 +95,10 @@ var dateRules = []dateRule{
 				n *= 7
 			}
 			return midnight(ref).AddDate(0, 0, n), n > 0
-		}},
-	{re: rule(`\bend of (?:the\s+)?(week|month)\b`),
+		},
+	},
+	{
+		re: rule(`\bend of (?:the\s+)?(week|month)\b`),
 		resolve: func(m []string, ref time.Time) (time.Time, bool) {
 			d := midnight(ref)
 			if m[1] == "month" {
@@ -89,15 +108,19 @@ var dateRules = []dateRule{
 				return d, true
 			}
 			return nextWeekday(ref, time.Friday), true
-		}},
+		},
+	},
 	// (next) Monday: the first such day after the message.
-	{re: rule(`\b(?:next\s+)?(monday|tuesday|wednesday|thursday|friday|saturday|sunday)\b`),
+	{
+		re: rule(`\b(?:next\s+)?(monday|tuesday|wednesday|thursday|friday|saturday|sunday)\b`),
 		resolve: func(m []string, ref time.Time) (time.Time, bool) {
 			return nextWeekday(ref, weekdays[m[1]]), true
-		}},
+		},
+	},
 	// (until|in|back in) September (2026): a month alone means its first
 	// day. Full month names only, so "may" the verb is not a date.
-	{re: rule(`\b(?:until|till|in|through|after)\s+(january|february|march|april|may|june|july|august|september|october|november|december)(?:\s+(\d{4}))?\b`), kind: cueBack,
+	{
+		re: rule(`\b(?:until|till|in|through|after)\s+(january|february|march|april|may|june|july|august|september|october|november|december)(?:\s+(\d{4}))?\b`), kind: cueBack,
 		resolve: func(m []string, ref time.Time) (time.Time, bool) {
 			mo := int(months[m[1][:3]])
 			if y := parseYear(m[2]); y > 0 {
@@ -108,9 +131,11 @@ var dateRules = []dateRule{
 				t, ok = validDate(ref.Year()+1, mo, 1, ref)
 			}
 			return t, ok
-		}},
+		},
+	},
 	// the 15th.
-	{re: rule(`\bthe\s+(\d{1,2})(?:st|nd|rd|th)\b`),
+	{
+		re: rule(`\bthe\s+(\d{1,2})(?:st|nd|rd|th)\b`),
 		resolve: func(m []string, ref time.Time) (time.Time, bool) {
 			d, _ := strconv.Atoi(m[1])
 			r := midnight(ref)
@@ -119,7 +144,8 @@ var dateRules = []dateRule{
 				t, ok = validDate(r.Year(), int(r.Month())+1, d, ref)
 			}
 			return t, ok
-		}},
+		},
+	},
 }
 
 var weekdays = map[string]time.Weekday{
@@ -230,7 +256,9 @@ func cueFor(lower string, all []found, i int) cueKind {
 		lo = all[i-1].end
 	}
 	window := lower[lo:f.start]
-	if j := strings.LastIndexAny(window, ".!?\n"); j >= 0 && !(j > 0 && window[j-1] >= '0' && window[j-1] <= '9') {
+	// A full stop right after a digit is part of a date ("3."), not a
+	// sentence end.
+	if j := strings.LastIndexAny(window, ".!?\n"); j >= 0 && (j == 0 || window[j-1] < '0' || window[j-1] > '9') {
 		window = window[j+1:]
 	}
 	cues := cueRe.FindAllString(window, -1)

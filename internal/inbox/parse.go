@@ -133,7 +133,7 @@ func Parse(raw []byte) *Message {
 	sum := sha256.Sum256(raw)
 	m := &Message{Hash: hex.EncodeToString(sum[:]), Parsed: true}
 	e, err := message.Read(bytes.NewReader(raw))
-	if err != nil && (e == nil || !(message.IsUnknownCharset(err) || message.IsUnknownEncoding(err))) {
+	if err != nil && (e == nil || !message.IsUnknownCharset(err) && !message.IsUnknownEncoding(err)) {
 		m.Parsed = false
 		m.ParseError = "header: " + err.Error()
 		salvageHeaders(m, raw)

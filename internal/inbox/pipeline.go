@@ -375,7 +375,7 @@ func (p *Pipeline) row(it *item, in Inbound, a *models.Attempt) (store.NewReply,
 			row.Suppress, row.SuppressSource, row.SuppressReason = a.Recipient, models.SuppressHardBounce, "hard bounce "+res.BounceCode
 		}
 		// A delivery report without a failure changes nothing.
-		row.Effect = !(res.Tag == models.ReplyBounce && res.BounceKind == "")
+		row.Effect = res.Tag != models.ReplyBounce || res.BounceKind != ""
 		o.EffectOwed = row.Effect
 	}
 	o.Reply = row.Reply

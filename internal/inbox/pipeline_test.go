@@ -3,7 +3,6 @@ package inbox
 import (
 	"context"
 	"log/slog"
-
 	"net"
 	"os"
 	"testing"

@@ -26,8 +26,10 @@ func newPoller(db *gorm.DB, srv *imaptest.Server, mailboxes ...string) *Poller {
 		mailboxes = []string{"INBOX"}
 	}
 	return &Poller{
-		Config: IMAPConfig{Host: srv.Host, Port: srv.Port, Username: srv.Username, Password: srv.Password,
-			TLS: "none", Mailboxes: mailboxes, FetchLimit: 50, Timeout: 20 * time.Second},
+		Config: IMAPConfig{
+			Host: srv.Host, Port: srv.Port, Username: srv.Username, Password: srv.Password,
+			TLS: "none", Mailboxes: mailboxes, FetchLimit: 50, Timeout: 20 * time.Second,
+		},
 		Pipeline: &Pipeline{DB: db},
 		DB:       db,
 	}

@@ -388,7 +388,7 @@ func (x *litIndex) build() {
 	for _, l := range x.lits {
 		for i := 0; i < len(l); i++ {
 			if x.class[l[i]] == 0 {
-				x.class[l[i]] = uint8(x.nclass)
+				x.class[l[i]] = uint8(x.nclass) //nolint:gosec // the literals are fixed ASCII words: far fewer than 255 distinct bytes
 				x.nclass++
 			}
 		}
@@ -401,18 +401,19 @@ func (x *litIndex) build() {
 			next = append(next, -1)
 		}
 		x.out = append(x.out, nil)
-		return int32(len(x.out) - 1)
+		return int32(len(x.out) - 1) //nolint:gosec // a few thousand states at most: the fixed literals' total length
 	}
 	newState()
+	nc32 := int32(nc) //nolint:gosec // at most 256 byte classes
 	for id, l := range x.lits {
 		s := int32(0)
 		for i := 0; i < len(l); i++ {
 			c := int32(x.class[l[i]])
-			if next[s*int32(nc)+c] < 0 {
+			if next[s*nc32+c] < 0 {
 				t := newState()
-				next[s*int32(nc)+c] = t
+				next[s*nc32+c] = t
 			}
-			s = next[s*int32(nc)+c]
+			s = next[s*nc32+c]
 		}
 		x.out[s] = append(x.out[s], int32(id))
 	}
@@ -430,8 +431,8 @@ func (x *litIndex) build() {
 		s := queue[0]
 		queue = queue[1:]
 		x.out[s] = append(x.out[s], x.out[fail[s]]...)
-		for c := range int32(nc) {
-			t := next[s*int32(nc)+c]
+		for c := range nc32 {
+			t := next[s*nc32+c]
 			if t < 0 {
 				x.delta[s*int32(nc)+c] = x.delta[fail[s]*int32(nc)+c]
 				continue
@@ -448,7 +449,7 @@ func (x *litIndex) build() {
 func (x *litIndex) scan(text string) []uint64 {
 	x.once.Do(x.build)
 	found := make([]uint64, (len(x.lits)+63)/64)
-	nc := int32(x.nclass)
+	nc := int32(x.nclass) //nolint:gosec // at most 256 byte classes
 	s := int32(0)
 	for i := 0; i < len(text); i++ {
 		s = x.delta[s*nc+int32(x.class[text[i]])]

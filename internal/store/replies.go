@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unsafe"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
@@ -155,16 +154,6 @@ func inWriteTx(ctx context.Context, db *gorm.DB, fn func(tx *gorm.DB) error) err
 	})
 }
 
-func replyArgs(r *models.Reply) []any {
-	var until any
-	if r.OOOUntil != nil {
-		until = r.OOOUntil.UTC()
-	}
-	return []any{r.ID, r.UserID, r.CampaignID, r.LeadID, r.AttemptID, r.DedupeKey, r.MessageID, r.InReplyTo,
-		r.FromAddress, r.ToAddress, r.Subject, r.BodyText, r.Classification, r.BounceKind, r.BounceCode,
-		until, r.Parsed, r.ParseError, r.Source, r.Mailbox, r.ReceivedAt, r.CreatedAt, r.UpdatedAt}
-}
-
 // insertRepliesPG inserts the replies with one statement whose parameters
 // are one array per column, unnested into rows: the same text whatever the
 // number of rows, so PostgreSQL parses and plans it once per connection (a
@@ -179,11 +168,11 @@ func insertRepliesPG(ctx context.Context, conn gorm.ConnPool, in []NewReply) ([]
 	var (
 		ids, dedupe, messageIDs, inReplyTo, from, to, subjects, bodies, classes = make([]string, n), make([]string, n),
 			make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-		kinds, codes, parseErrs, sources, mailboxes     = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-		users, campaigns, leads, attempts                = make([]*string, n), make([]*string, n), make([]*string, n), make([]*string, n)
-		until                                            = make([]*time.Time, n)
-		parsed                                           = make([]bool, n)
-		received, created, updated                       = make([]time.Time, n), make([]time.Time, n), make([]time.Time, n)
+		kinds, codes, parseErrs, sources, mailboxes = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		users, campaigns, leads, attempts           = make([]*string, n), make([]*string, n), make([]*string, n), make([]*string, n)
+		until                                       = make([]*time.Time, n)
+		parsed                                      = make([]bool, n)
+		received, created, updated                  = make([]time.Time, n), make([]time.Time, n), make([]time.Time, n)
 	)
 	index := make(map[string]int, n)
 	for i := range in {
@@ -266,7 +255,7 @@ func insertRepliesSQLite(ctx context.Context, conn gorm.ConnPool, in []NewReply)
 			buf = appendReplyJSON(buf, &in[i].Reply)
 		}
 		buf = append(buf, ']')
-		rows, err := conn.QueryContext(ctx, query, unsafe.String(unsafe.SliceData(buf), len(buf)))
+		rows, err := conn.QueryContext(ctx, query, string(buf))
 		if err != nil {
 			return nil, err
 		}
@@ -303,8 +292,10 @@ func appendReplyJSON(b []byte, r *models.Reply) []byte {
 			b = appendJSONString(b, *p)
 		}
 	}
-	for _, s := range []string{r.DedupeKey, r.MessageID, r.InReplyTo, r.FromAddress, r.ToAddress, r.Subject, r.BodyText,
-		r.Classification, r.BounceKind, r.BounceCode} {
+	for _, s := range []string{
+		r.DedupeKey, r.MessageID, r.InReplyTo, r.FromAddress, r.ToAddress, r.Subject, r.BodyText,
+		r.Classification, r.BounceKind, r.BounceCode,
+	} {
 		b = append(b, ',')
 		b = appendJSONString(b, s)
 	}

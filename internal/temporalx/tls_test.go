@@ -272,8 +272,10 @@ func TestDialOverTLS(t *testing.T) {
 	}
 
 	t.Run("server certificate and API key", func(t *testing.T) {
-		works(t, temporalx.Options{Address: tlsOnly.addr, APIKey: "tmprl-test-key",
-			TLS: temporalx.TLS{CAFile: caFile, ServerName: "localhost"}})
+		works(t, temporalx.Options{
+			Address: tlsOnly.addr, APIKey: "tmprl-test-key",
+			TLS: temporalx.TLS{CAFile: caFile, ServerName: "localhost"},
+		})
 		if got := tlsOnly.header("authorization"); !slices.Contains(got, "Bearer tmprl-test-key") {
 			t.Fatalf("authorization headers seen by the server side: %q, want the API key", got)
 		}
@@ -293,8 +295,10 @@ func TestDialOverTLS(t *testing.T) {
 		fails(t, temporalx.Options{Address: tlsOnly.addr}, "no TLS asked for")
 	})
 	t.Run("mutual TLS", func(t *testing.T) {
-		works(t, temporalx.Options{Address: mutual.addr,
-			TLS: temporalx.TLS{CAFile: caFile, CertFile: certFile, KeyFile: keyFile}})
+		works(t, temporalx.Options{
+			Address: mutual.addr,
+			TLS:     temporalx.TLS{CAFile: caFile, CertFile: certFile, KeyFile: keyFile},
+		})
 	})
 	t.Run("mutual TLS without a client certificate", func(t *testing.T) {
 		fails(t, temporalx.Options{Address: mutual.addr, TLS: temporalx.TLS{CAFile: caFile}},

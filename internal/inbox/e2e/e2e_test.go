@@ -119,8 +119,10 @@ func newRig(t testing.TB, d store.Dialect) *rig {
 		DB:      db,
 		Log:     quiet(),
 		Effects: &inbox.Effects{DB: db, Notifier: inbox.TemporalNotifier{Client: c}},
-		Poller: &inbox.Poller{Config: inbox.ConfigFrom(cfg), DB: db,
-			Pipeline: &inbox.Pipeline{DB: db, Classifier: inbox.NewClassifier(cfg, quiet())}},
+		Poller: &inbox.Poller{
+			Config: inbox.ConfigFrom(cfg), DB: db,
+			Pipeline: &inbox.Pipeline{DB: db, Classifier: inbox.NewClassifier(cfg, quiet())},
+		},
 	}
 	w := worker.New(c, r.queue, acts, worker.Options{Register: []func(sdkworker.Worker){replies.Register}})
 	if err := w.Start(); err != nil {
@@ -197,8 +199,10 @@ func (r *rig) campaign(n int, followUp time.Duration) (string, []string) {
 		http.StatusCreated, &camp)
 	rows := make([]map[string]any, n)
 	for i := range rows {
-		rows[i] = map[string]any{"website_url": fmt.Sprintf("https://site%d.example/", i), "website_title": fmt.Sprintf("Site %d", i),
-			"contact_email": fmt.Sprintf("editor%d@site%d.example", i, i), "contact_name": fmt.Sprintf("Editor %d", i)}
+		rows[i] = map[string]any{
+			"website_url": fmt.Sprintf("https://site%d.example/", i), "website_title": fmt.Sprintf("Site %d", i),
+			"contact_email": fmt.Sprintf("editor%d@site%d.example", i, i), "contact_name": fmt.Sprintf("Editor %d", i),
+		}
 	}
 	r.call(http.MethodPost, "/campaigns/"+camp.ID+"/leads/bulk", rows, http.StatusOK, nil)
 	var ids []string
@@ -509,7 +513,6 @@ func TestReclassifyReachesLead(t *testing.T) {
 	if hit, _ := store.IsSuppressed(r.ctx, r.db, r.user.ID, "editor0@site0.example"); hit == "" {
 		t.Fatal("not suppressed after not_interested")
 	}
-
 }
 
 // The schedule is created once and updated in place.
@@ -540,5 +543,4 @@ func TestEnsureSchedule(t *testing.T) {
 		d, err := h.Describe(r.ctx)
 		return err == nil && len(d.Info.RecentActions) > 0, ""
 	})
-
 }

@@ -5,6 +5,7 @@
 package imaptest
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -79,7 +80,7 @@ func Start(tb testing.TB, o Options) *Server {
 		Caps:         imap.CapSet{imap.CapIMAP4rev1: {}, imap.CapIMAP4rev2: {}},
 		Logger:       log.New(io.Discard, "", 0),
 	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatalf("imaptest: listen: %v", err)
 	}
@@ -207,7 +208,7 @@ type Proxy struct {
 // StartProxy runs a proxy to target until the test ends.
 func StartProxy(tb testing.TB, target string) *Proxy {
 	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatalf("imaptest: proxy listen: %v", err)
 	}
@@ -243,12 +244,12 @@ func (p *Proxy) serve() {
 }
 
 func (p *Proxy) pipe(client net.Conn, limit int64) {
-	defer client.Close()
-	server, err := net.Dial("tcp", p.target)
+	defer func() { _ = client.Close() }()
+	server, err := (&net.Dialer{}).DialContext(context.Background(), "tcp", p.target)
 	if err != nil {
 		return
 	}
-	defer server.Close()
+	defer func() { _ = server.Close() }()
 	done := make(chan struct{}, 2)
 	go func() {
 		_, _ = io.Copy(server, client)
