@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+	"unicode/utf8"
 )
 
 // ErrInvalidURL is returned for anything that is not an http(s) URL with a host.
@@ -75,7 +76,9 @@ func validHost(host string) bool {
 		return true
 	}
 	h := strings.TrimSuffix(host, ".")
-	if h == "" || len(h) > 253 {
+	// Bytes that are not UTF-8 would be turned into U+FFFD by lower-casing:
+	// a host no resolver knows, and a key that changes when normalised again.
+	if h == "" || len(h) > 253 || !utf8.ValidString(h) {
 		return false
 	}
 	for _, label := range strings.Split(h, ".") {
