@@ -268,6 +268,28 @@ func TestPollSameMessageInTwoFolders(t *testing.T) {
 	})
 }
 
+// backlogBehindProxy stores n replies of about 2 KB from <prefix>-<i>@…,
+// each answering a sent pitch, and answers a poller that reaches the IMAP
+// server through a proxy the test can cut.
+func backlogBehindProxy(t *testing.T, db *gorm.DB, n int, prefix string) (*Poller, *imaptest.Proxy) {
+	t.Helper()
+	w := newWorld(t, db, n)
+	srv := imaptest.Start(t, imaptest.Options{})
+	c := srv.Client(t)
+	for i := range n {
+		body := fmt.Sprintf("Reply %d. Sounds good, send it over.\n%s", i, strings.Repeat("Some padding text. ", 100))
+		srv.Append(t, c, "INBOX", reply(fmt.Sprintf("%s-%d@site.example", prefix, i), w.leads[i].ContactEmail, "Re: Guest post idea",
+			w.sent[i].MessageID, "", body), time.Now())
+	}
+	proxy := imaptest.StartProxy(t, srv.Addr)
+	p := newPoller(db, srv)
+	p.Dial = func(ctx context.Context, network, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, network, proxy.Addr)
+	}
+	return p, proxy
+}
+
 // TestPollResumesAfterDroppedConnection cuts the connection in the middle
 // of a FETCH: the messages read are stored, the checkpoint stops below the
 // first one missing, and the next poll stores the rest: nothing is lost,
@@ -276,20 +298,7 @@ func TestPollResumesAfterDroppedConnection(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *gorm.DB) {
 		ctx := context.Background()
-		w := newWorld(t, db, 30)
-		srv := imaptest.Start(t, imaptest.Options{})
-		c := srv.Client(t)
-		for i := range 30 {
-			body := fmt.Sprintf("Reply %d. Sounds good, send it over.\n%s", i, strings.Repeat("Some padding text. ", 100))
-			srv.Append(t, c, "INBOX", reply(fmt.Sprintf("drop-%d@site.example", i), w.leads[i].ContactEmail, "Re: Guest post idea",
-				w.sent[i].MessageID, "", body), time.Now())
-		}
-		proxy := imaptest.StartProxy(t, srv.Addr)
-		p := newPoller(db, srv)
-		p.Dial = func(ctx context.Context, network, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, network, proxy.Addr)
-		}
+		p, proxy := backlogBehindProxy(t, db, 30, "drop")
 		proxy.CutAfter(25 << 10) // about a third of the 30 x 2 KB page
 		first, err := p.Poll(ctx)
 		if err == nil || proxy.Cuts() != 1 {
@@ -330,21 +339,8 @@ func TestPollPagesStoredInGroupsResumeAfterCut(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *gorm.DB) {
 		ctx := context.Background()
-		w := newWorld(t, db, 40)
-		srv := imaptest.Start(t, imaptest.Options{})
-		c := srv.Client(t)
-		for i := range 40 {
-			body := fmt.Sprintf("Reply %d. Sounds good, send it over.\n%s", i, strings.Repeat("Some padding text. ", 100))
-			srv.Append(t, c, "INBOX", reply(fmt.Sprintf("group-%d@site.example", i), w.leads[i].ContactEmail, "Re: Guest post idea",
-				w.sent[i].MessageID, "", body), time.Now())
-		}
-		proxy := imaptest.StartProxy(t, srv.Addr)
-		p := newPoller(db, srv)
+		p, proxy := backlogBehindProxy(t, db, 40, "group")
 		p.Config.FetchLimit = 3
-		p.Dial = func(ctx context.Context, network, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, network, proxy.Addr)
-		}
 		stores := 0
 		p.OnPage = func(PollStats) {
 			stores++

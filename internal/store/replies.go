@@ -197,23 +197,29 @@ func insertRepliesPG(ctx context.Context, conn gorm.ConnPool, in []NewReply) ([]
 	if err != nil {
 		return nil, err
 	}
+	if err := markInserted(rows, index, fresh); err != nil {
+		return nil, err
+	}
+	return fresh, nil
+}
+
+// markInserted reads the ids an INSERT … RETURNING id answered (the rows
+// it did not skip as duplicates) and marks their positions in fresh.
+func markInserted(rows *sql.Rows, index map[string]int, fresh []bool) error {
 	for rows.Next() {
 		var id string
 		if err := rows.Scan(&id); err != nil {
 			_ = rows.Close()
-			return nil, err
+			return err
 		}
 		if i, ok := index[id]; ok {
 			fresh[i] = true
 		}
 	}
 	if err := rows.Close(); err != nil {
-		return nil, err
+		return err
 	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return fresh, nil
+	return rows.Err()
 }
 
 // insertRepliesSQLite inserts the replies with one statement per 500 rows
@@ -259,20 +265,7 @@ func insertRepliesSQLite(ctx context.Context, conn gorm.ConnPool, in []NewReply)
 		if err != nil {
 			return nil, err
 		}
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				_ = rows.Close()
-				return nil, err
-			}
-			if i, ok := index[id]; ok {
-				fresh[i] = true
-			}
-		}
-		if err := rows.Close(); err != nil {
-			return nil, err
-		}
-		if err := rows.Err(); err != nil {
+		if err := markInserted(rows, index, fresh); err != nil {
 			return nil, err
 		}
 	}
