@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,15 +23,15 @@ type world struct {
 	sent  []models.Attempt
 }
 
-var worldSeq = 0
+// worldSeq numbers the worlds of tests running in parallel.
+var worldSeq atomic.Int64
 
 // newWorld creates n leads at lead<i>@site<i>.example, each with a sent
 // step-0 attempt whose Message-ID is <lead id>.s0@outreach.test.
 func newWorld(t testing.TB, db *gorm.DB, n int) *world {
 	t.Helper()
 	ctx := context.Background()
-	worldSeq++
-	u, err := store.CreateUser(ctx, db, fmt.Sprintf("owner%d-%s@agency.example", worldSeq, models.NewID()[:8]))
+	u, err := store.CreateUser(ctx, db, fmt.Sprintf("owner%d-%s@agency.example", worldSeq.Add(1), models.NewID()[:8]))
 	if err != nil {
 		t.Fatal(err)
 	}
