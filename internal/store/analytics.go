@@ -13,8 +13,9 @@ import (
 
 // HumanReplyTags are the classifications of a reply a person wrote. A lead
 // "responded" when it has at least one of them; bounces and out-of-office
-// auto-replies are machines answering, so they do not count. Migration
-// 00005 spells the same list in its triggers (a test checks they agree).
+// auto-replies are machines answering, so they do not count. Migrations
+// 00005 and 00006 spell the same list in their triggers (a test checks
+// they agree).
 var HumanReplyTags = []string{
 	models.ReplyInterested, models.ReplyNotInterested, models.ReplyAsksPayment,
 	models.ReplyNeutral, models.ReplyUnsubscribe,

@@ -7,7 +7,8 @@ import (
 )
 
 // Migration 00005 fills campaign_stats and lead_reach from the ledger and
-// replies already stored, and its down/up round trip rebuilds them.
+// replies already stored, and its down/up round trip rebuilds them;
+// migration 00006 changes the triggers and keeps the counters.
 func TestAnalyticsMigrationBackfills(t *testing.T) {
 	t.Parallel()
 	for _, d := range testDialects() {
@@ -105,6 +106,27 @@ func TestAnalyticsMigrationBackfills(t *testing.T) {
 				t.Fatal(err)
 			}
 			check("down and up again")
+			// Migration 00006 swaps the row triggers for statement-level
+			// ones (PostgreSQL) and skips campaigns being deleted: the
+			// counters carry over unchanged and keep moving.
+			if _, err := p.UpTo(ctx, 6); err != nil {
+				t.Fatal(err)
+			}
+			check("00006")
+			exec("INSERT INTO replies (id, user_id, campaign_id, lead_id, dedupe_key, classification, source, received_at, created_at, updated_at) " +
+				"VALUES ('r7', 'u', 'c2', 'l4', '<r7@x>', 'replied', 'imap', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)")
+			exec("DELETE FROM replies WHERE id = 'r3'")
+			want["c2"]["replies:replied"] = 1
+			delete(want["c1"], "replies:bounce")
+			check("writes after 00006")
+			if _, err := p.DownTo(ctx, 5); err != nil {
+				t.Fatal(err)
+			}
+			check("00006 down")
+			if _, err := p.UpTo(ctx, 6); err != nil {
+				t.Fatal(err)
+			}
+			check("00006 down and up again")
 		})
 	}
 }
