@@ -252,19 +252,29 @@ var (
 // delay the campaign, never lose a step. Only the non-retryable error types
 // stop a retry.
 //
-// dbActivity runs short database activities as local activities: in the
-// worker that runs the workflow task, with no round trip through the
-// server's task queues. They are safe to run twice (a worker that dies
-// after one re-runs it on replay): each reads or writes conditionally.
-func dbActivity(ctx workflow.Context) workflow.Context {
-	return workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
-		StartToCloseTimeout: 30 * time.Second,
-		RetryPolicy: &temporal.RetryPolicy{
-			InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 30 * time.Second,
-			NonRetryableErrorTypes: []string{ErrTypeInvalidTransition, ErrTypeLeadGone},
-		},
-	})
+// execDB runs a short database step as a local activity: in the worker
+// that runs the workflow task, with no round trip through the server's
+// task queues. Each step is safe to run twice (a worker that dies after one
+// re-runs it on replay): it reads or writes conditionally. Executions
+// started before this change recorded the steps as regular activities, and
+// replaying them with local ones fails, so those keep regular activities
+// with their original options (version marker versionLocalDBSteps).
+func execDB(ctx workflow.Context, name string, arg any) workflow.Future {
+	retry := &temporal.RetryPolicy{
+		InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 30 * time.Second,
+		NonRetryableErrorTypes: []string{ErrTypeInvalidTransition, ErrTypeLeadGone},
+	}
+	if workflow.GetVersion(ctx, versionLocalDBSteps, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		ao := workflow.ActivityOptions{StartToCloseTimeout: 30 * time.Second, RetryPolicy: retry}
+		return workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, ao), name, arg)
+	}
+	lao := workflow.LocalActivityOptions{StartToCloseTimeout: 30 * time.Second, RetryPolicy: retry}
+	return workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(ctx, lao), name, arg)
 }
+
+// versionLocalDBSteps is the change id of execDB's move to local
+// activities.
+const versionLocalDBSteps = "local-db-steps"
 
 // longActivity is for activities that signal or update many workflows;
 // they heartbeat.

@@ -155,7 +155,7 @@ func (w *campaignWF) budgetSpent() bool { return w.startedThisRun >= w.maxPerRun
 
 func (w *campaignWF) sync() error {
 	var res CampaignSyncResult
-	if err := workflow.ExecuteLocalActivity(dbActivity(w.ctx), ActivityCampaignSync, w.in.CampaignID).Get(w.ctx, &res); err != nil {
+	if err := execDB(w.ctx, ActivityCampaignSync, w.in.CampaignID).Get(w.ctx, &res); err != nil {
 		return fmt.Errorf("sync campaign: %w", err)
 	}
 	if !res.Exists {
@@ -174,7 +174,7 @@ func (w *campaignWF) startChildren() error {
 	for w.unstarted && !w.budgetSpent() {
 		limit := w.maxPerRun - w.startedThisRun
 		var res NextLeadsResult
-		err := workflow.ExecuteLocalActivity(dbActivity(w.ctx), ActivityCampaignNextLeads,
+		err := execDB(w.ctx, ActivityCampaignNextLeads,
 			NextLeadsRequest{CampaignID: w.in.CampaignID, Limit: limit}).Get(w.ctx, &res)
 		if err != nil {
 			return fmt.Errorf("select leads to start: %w", err)
@@ -239,7 +239,7 @@ func (w *campaignWF) startChildren() error {
 			started = append(started, p.lead.LeadID)
 		}
 		if len(started) > 0 {
-			err := workflow.ExecuteLocalActivity(dbActivity(w.ctx), ActivityCampaignMarkStarted, MarkStartedRequest{
+			err := execDB(w.ctx, ActivityCampaignMarkStarted, MarkStartedRequest{
 				CampaignID: w.in.CampaignID, LeadIDs: started, Redispatch: redispatch, New: fresh,
 			}).Get(w.ctx, nil)
 			if err != nil {

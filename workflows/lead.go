@@ -460,7 +460,7 @@ const EventKindPaused = "paused"
 func (w *leadWF) transition(ctx workflow.Context, req TransitionRequest) error {
 	req.CampaignID, req.LeadID = w.in.CampaignID, w.in.LeadID
 	var res TransitionResult
-	err := workflow.ExecuteLocalActivity(dbActivity(ctx), ActivityLeadTransition, req).Get(ctx, &res)
+	err := execDB(ctx, ActivityLeadTransition, req).Get(ctx, &res)
 	if err != nil {
 		var appErr *temporal.ApplicationError
 		if errors.As(err, &appErr) {
@@ -483,7 +483,7 @@ func (w *leadWF) transition(ctx workflow.Context, req TransitionRequest) error {
 
 func (w *leadWF) event(kind, detail string) {
 	step := w.p.NextStep
-	err := workflow.ExecuteLocalActivity(dbActivity(w.ctx), ActivityLeadEvent, LeadEventRequest{
+	err := execDB(w.ctx, ActivityLeadEvent, LeadEventRequest{
 		CampaignID: w.in.CampaignID, LeadID: w.in.LeadID, Kind: kind, Detail: detail, Step: &step,
 	}).Get(w.ctx, nil)
 	if err != nil {
@@ -585,7 +585,7 @@ func (w *leadWF) validateSendNow() error {
 
 func (w *leadWF) sendNow(ctx workflow.Context) (SendNowResult, error) {
 	if w.status == models.StatusDiscovered && !w.dispatched {
-		err := workflow.ExecuteLocalActivity(dbActivity(ctx), ActivityLeadDispatched,
+		err := execDB(ctx, ActivityLeadDispatched,
 			LeadDispatchedRequest{CampaignID: w.in.CampaignID, LeadID: w.in.LeadID}).Get(ctx, nil)
 		if err != nil {
 			return SendNowResult{}, err

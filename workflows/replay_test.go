@@ -71,6 +71,30 @@ func TestReplayCommitted(t *testing.T) {
 	}
 }
 
+// TestReplayEarlierVersions replays histories recorded by an earlier
+// version of the workflows (testdata/earlier: the first one that shipped,
+// whose database steps were regular activities). Executions of that
+// version may still be running on a server the engine is upgraded on.
+func TestReplayEarlierVersions(t *testing.T) {
+	t.Parallel()
+	files, err := filepath.Glob(filepath.Join("testdata", "earlier", "*.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) < 3 {
+		t.Fatalf("%d earlier histories in testdata/earlier, want the lead, reply and continue-as-new ones", len(files))
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			r := sdkworker.NewWorkflowReplayer()
+			worker.RegisterWorkflows(r)
+			if err := r.ReplayWorkflowHistoryFromJSONFile(quietSDK(), f); err != nil {
+				t.Fatalf("replay %s: %v", f, err)
+			}
+		})
+	}
+}
+
 // recorder holds fake activities with in-memory state: the histories
 // record their results, so replay needs none of it.
 type recorder struct {
