@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -287,12 +288,17 @@ func (p *Poller) pollMailbox(ctx context.Context, c *imapclient.Client, mailbox 
 	// storing falls behind, the pages waiting are stored together (one
 	// transaction, one commit: on SQLite a commit writes every page of the
 	// tables and indexes it touched, on PostgreSQL it waits for a flush).
+	// The stages stop on cancel, and pollMailbox returns only once they
+	// have: the fetch stage must not be inside a FETCH on the shared
+	// client when the caller goes on with it (the next mailbox, logout).
+	var stages sync.WaitGroup
+	defer stages.Wait()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	fetchedCh := make(chan stage, 1)
 	parsedCh := make(chan stage, 1)
 	preparedCh := make(chan stage, maxPagesWaiting)
-	go func() {
+	stages.Go(func() {
 		defer close(fetchedCh)
 		for _, page := range pages {
 			msgs, err := fetchRaw(c, page)
@@ -305,43 +311,23 @@ func (p *Poller) pollMailbox(ctx context.Context, c *imapclient.Client, mailbox 
 				return
 			}
 		}
-	}()
-	go func() {
-		defer close(parsedCh)
-		for s := range fetchedCh {
-			s.ps, s.perr = p.Pipeline.ParseBatch(ctx, inbound(s.msgs, mailbox))
-			s.got = make([]imap.UID, len(s.msgs))
-			for i, m := range s.msgs {
-				s.got[i] = m.uid
-			}
-			s.msgs = nil // the bodies are parsed; only their UIDs are needed now
-			select {
-			case parsedCh <- s:
-			case <-ctx.Done():
-				return
-			}
-			if s.perr != nil {
-				return
-			}
+	})
+	parse := func(s *stage) {
+		s.ps, s.perr = p.Pipeline.ParseBatch(ctx, inbound(s.msgs, mailbox))
+		s.got = make([]imap.UID, len(s.msgs))
+		for i, m := range s.msgs {
+			s.got[i] = m.uid
 		}
-	}()
-	go func() {
-		defer close(preparedCh)
-		for s := range parsedCh {
-			if s.perr == nil {
-				s.pr, s.perr = p.Pipeline.PrepareParsed(ctx, s.ps)
-				s.ps = nil
-			}
-			select {
-			case preparedCh <- s:
-			case <-ctx.Done():
-				return
-			}
-			if s.perr != nil {
-				return
-			}
+		s.msgs = nil // the bodies are parsed; only their UIDs are needed now
+	}
+	prepare := func(s *stage) {
+		if s.perr == nil {
+			s.pr, s.perr = p.Pipeline.PrepareParsed(ctx, s.ps)
+			s.ps = nil
 		}
-	}()
+	}
+	stages.Go(func() { relay(ctx, fetchedCh, parsedCh, parse) })
+	stages.Go(func() { relay(ctx, parsedCh, preparedCh, prepare) })
 	for s := range preparedCh {
 		group := nextGroup(s, preparedCh)
 		// A page that could not be prepared (database trouble) stops the
@@ -361,6 +347,25 @@ func (p *Poller) pollMailbox(ctx context.Context, c *imapclient.Client, mailbox 
 		}
 	}
 	return ctx.Err()
+}
+
+// relay is one stage of the poll's pipeline: it applies step to each page
+// from in and passes the page on, until the pages end, the poll is
+// cancelled, or a page could not be prepared (passed on, then nothing
+// after it).
+func relay(ctx context.Context, in <-chan stage, out chan<- stage, step func(*stage)) {
+	defer close(out)
+	for s := range in {
+		step(&s)
+		select {
+		case out <- s:
+		case <-ctx.Done():
+			return
+		}
+		if s.perr != nil {
+			return
+		}
+	}
 }
 
 // Group commit bounds: pages prepared ahead of the store, and messages

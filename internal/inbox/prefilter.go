@@ -28,12 +28,17 @@ type phraseRule struct {
 }
 
 func rule(pattern string) phraseRule {
-	re := regexp.MustCompile(pattern)
+	return phraseRule{re: regexp.MustCompile(pattern), clauses: phraseLits.register(analyzer{}.clauses(parseSimple(pattern)))}
+}
+
+// parseSimple is the simplified syntax tree of a rule's pattern, which the
+// literal analysis reads.
+func parseSimple(pattern string) *syntax.Regexp {
 	p, err := syntax.Parse(pattern, syntax.Perl)
 	if err != nil {
-		return phraseRule{re: re}
+		panic(err)
 	}
-	return phraseRule{re: re, clauses: phraseLits.register(analyzer{}.clauses(p.Simplify()))}
+	return p.Simplify()
 }
 
 // ruleWith is rule with the literals, one of which every match contains,
@@ -510,18 +515,35 @@ type foldRule struct {
 	alts []foldAlt
 }
 
+// A foldAlt matches when its folded text contains one of lits or, without
+// lits, when the folded text has a literal of every clause and re matches
+// the text.
 type foldAlt struct {
 	lits    []string // the whole folded language, when exact
 	re      *regexp.Regexp
 	clauses [][]string
 }
 
-func foldRuleOf(pattern string) foldRule {
-	p, err := syntax.Parse(pattern, syntax.Perl)
-	if err != nil {
-		panic(err)
+// MatchString reports whether the alternative matches text; folded is
+// foldString(text).
+func (a foldAlt) MatchString(text, folded string) bool {
+	if a.re == nil {
+		return containsAny(folded, a.lits)
 	}
-	p = p.Simplify()
+	for _, c := range a.clauses {
+		if !containsAny(folded, c) {
+			return false
+		}
+	}
+	return a.re.MatchString(text)
+}
+
+func containsAny(s string, lits []string) bool {
+	return slices.ContainsFunc(lits, func(l string) bool { return strings.Contains(s, l) })
+}
+
+func foldRuleOf(pattern string) foldRule {
+	p := parseSimple(pattern)
 	for p.Op == syntax.OpCapture {
 		p = p.Sub[0]
 	}
@@ -543,25 +565,7 @@ func foldRuleOf(pattern string) foldRule {
 // MatchString reports whether the regexp matches text; folded is
 // foldString(text).
 func (r foldRule) MatchString(text, folded string) bool {
-	for _, a := range r.alts {
-		if a.re == nil {
-			if slices.ContainsFunc(a.lits, func(l string) bool { return strings.Contains(folded, l) }) {
-				return true
-			}
-			continue
-		}
-		ok := true
-		for _, c := range a.clauses {
-			if !slices.ContainsFunc(c, func(l string) bool { return strings.Contains(folded, l) }) {
-				ok = false
-				break
-			}
-		}
-		if ok && a.re.MatchString(text) {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(r.alts, func(a foldAlt) bool { return a.MatchString(text, folded) })
 }
 
 // pureLanguage answers the folded finite language of re when matching re

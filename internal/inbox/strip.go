@@ -2,15 +2,13 @@ package inbox
 
 import (
 	"regexp"
-	"regexp/syntax"
-	"slices"
 	"strings"
 )
 
 // Lines that start the quoted history of a reply, in the forms of common
 // clients and languages. Everything from such a line on is the earlier
 // conversation (our own pitch, usually), which must not sway classification.
-var historyStart = []lineRule{
+var historyStart = []foldAlt{
 	lineRuleOf(`(?i)^\s*on\s.{4,250}\bwrote:?\s*$`),
 	lineRuleOf(`(?i)^\s*-{2,}\s*original message\s*-{2,}`),
 	lineRuleOf(`(?i)^\s*-{2,}\s*(forwarded|reply) message\s*-{2,}`),
@@ -23,30 +21,10 @@ var historyStart = []lineRule{
 	lineRuleOf(`(?i)^\s*il\s.{4,250}\bha scritto\s*:\s*$`),
 }
 
-// A lineRule is a regexp over one line with the literal tests of its
+// lineRuleOf is a regexp over one line with the literal tests of its
 // pattern, checked on the folded line first (see prefilter.go).
-type lineRule struct {
-	re      *regexp.Regexp
-	clauses [][]string
-}
-
-func lineRuleOf(pattern string) lineRule {
-	p, err := syntax.Parse(pattern, syntax.Perl)
-	if err != nil {
-		panic(err)
-	}
-	return lineRule{re: regexp.MustCompile(pattern), clauses: analyzer{fold: true}.clauses(p.Simplify())}
-}
-
-// MatchString reports whether the regexp matches line; folded is
-// foldString(line).
-func (r lineRule) MatchString(line, folded string) bool {
-	for _, c := range r.clauses {
-		if !slices.ContainsFunc(c, func(l string) bool { return strings.Contains(folded, l) }) {
-			return false
-		}
-	}
-	return r.re.MatchString(line)
+func lineRuleOf(pattern string) foldAlt {
+	return foldAlt{re: regexp.MustCompile(pattern), clauses: analyzer{fold: true}.clauses(parseSimple(pattern))}
 }
 
 // An Outlook header block: "From:" followed within a few lines by "Sent:" or

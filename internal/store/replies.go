@@ -70,31 +70,30 @@ const replyInsertBatch = 500
 // transaction (the poller saves its checkpoint there, so replies and the
 // mark of having read them commit together).
 //
-// PostgreSQL gets multi-row INSERTs (one round trip per 500 rows);
-// SQLite, in process, one prepared single-row statement per table: the
-// driver binds a statement's parameters in quadratic time, so a 50-row
-// VALUES list (1,150 parameters) costs more than 50 executions of a
-// 23-parameter one, and is parsed again every time.
+// Replies and effects are written with one statement whatever their number
+// (on SQLite one per 500 replies), suppressions with two per user: the rows
+// go as arrays on PostgreSQL and as JSON on SQLite (see insertRepliesPG and
+// insertRepliesSQLite).
 func StoreReplies(ctx context.Context, db *gorm.DB, in []NewReply, now time.Time, also ...func(tx *gorm.DB) error) ([]bool, error) {
 	now = now.UTC()
+	fresh := make([]bool, len(in))
+	index := make(map[string]int, len(in))
 	for i := range in {
 		r := &in[i].Reply
 		if r.ID == "" {
 			r.ID = models.NewID()
 		}
 		r.CreatedAt, r.UpdatedAt, r.ReceivedAt = now, now, r.ReceivedAt.UTC()
+		index[r.ID] = i
 	}
 	pg := DialectOf(db) == Postgres
-	var fresh []bool
+	insert := insertRepliesSQLite
+	if pg {
+		insert = insertRepliesPG
+	}
 	err := inWriteTx(ctx, db, func(tx *gorm.DB) error {
 		conn := tx.Statement.ConnPool
-		var err error
-		if pg {
-			fresh, err = insertRepliesPG(ctx, conn, in)
-		} else {
-			fresh, err = insertRepliesSQLite(ctx, conn, in)
-		}
-		if err != nil {
+		if err := insert(ctx, conn, in, index, fresh); err != nil {
 			return fmt.Errorf("insert replies: %w", err)
 		}
 		var effects []string
@@ -159,10 +158,9 @@ func inWriteTx(ctx context.Context, db *gorm.DB, fn func(tx *gorm.DB) error) err
 // number of rows, so PostgreSQL parses and plans it once per connection (a
 // VALUES list of 50 rows has 1,150 parameters and was planned afresh for
 // every size of page).
-func insertRepliesPG(ctx context.Context, conn gorm.ConnPool, in []NewReply) ([]bool, error) {
-	fresh := make([]bool, len(in))
+func insertRepliesPG(ctx context.Context, conn gorm.ConnPool, in []NewReply, index map[string]int, fresh []bool) error {
 	if len(in) == 0 {
-		return fresh, nil
+		return nil
 	}
 	n := len(in)
 	var (
@@ -174,10 +172,8 @@ func insertRepliesPG(ctx context.Context, conn gorm.ConnPool, in []NewReply) ([]
 		parsed                                      = make([]bool, n)
 		received, created, updated                  = make([]time.Time, n), make([]time.Time, n), make([]time.Time, n)
 	)
-	index := make(map[string]int, n)
 	for i := range in {
 		r := &in[i].Reply
-		index[r.ID] = i
 		ids[i], users[i], campaigns[i], leads[i], attempts[i] = r.ID, r.UserID, r.CampaignID, r.LeadID, r.AttemptID
 		dedupe[i], messageIDs[i], inReplyTo[i], from[i], to[i] = r.DedupeKey, r.MessageID, r.InReplyTo, r.FromAddress, r.ToAddress
 		subjects[i], bodies[i], classes[i], kinds[i], codes[i] = r.Subject, r.BodyText, r.Classification, r.BounceKind, r.BounceCode
@@ -195,16 +191,14 @@ func insertRepliesPG(ctx context.Context, conn gorm.ConnPool, in []NewReply) ([]
 		ids, users, campaigns, leads, attempts, dedupe, messageIDs, inReplyTo, from, to, subjects, bodies, classes, kinds, codes,
 		until, parsed, parseErrs, sources, mailboxes, received, created, updated)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if err := markInserted(rows, index, fresh); err != nil {
-		return nil, err
-	}
-	return fresh, nil
+	return markInserted(rows, index, fresh)
 }
 
 // markInserted reads the ids an INSERT … RETURNING id answered (the rows
-// it did not skip as duplicates) and marks their positions in fresh.
+// it did not skip as duplicates) and marks their positions (index maps an
+// id to its position) in fresh.
 func markInserted(rows *sql.Rows, index map[string]int, fresh []bool) error {
 	for rows.Next() {
 		var id string
@@ -230,12 +224,7 @@ func markInserted(rows *sql.Rows, index map[string]int, fresh []bool) error {
 // binds a statement's parameters in quadratic time (a 50-row VALUES list
 // has 1,150 of them), and one statement per row needs a statement journal,
 // a temporary file, per row.
-func insertRepliesSQLite(ctx context.Context, conn gorm.ConnPool, in []NewReply) ([]bool, error) {
-	fresh := make([]bool, len(in))
-	index := make(map[string]int, len(in))
-	for i := range in {
-		index[in[i].Reply.ID] = i
-	}
+func insertRepliesSQLite(ctx context.Context, conn gorm.ConnPool, in []NewReply, index map[string]int, fresh []bool) error {
 	var sel strings.Builder
 	for i := range replyColumns {
 		if i > 0 {
@@ -263,17 +252,18 @@ func insertRepliesSQLite(ctx context.Context, conn gorm.ConnPool, in []NewReply)
 		buf = append(buf, ']')
 		rows, err := conn.QueryContext(ctx, query, string(buf))
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if err := markInserted(rows, index, fresh); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	return fresh, nil
+	return nil
 }
 
-// appendReplyJSON appends r's replyColumns as a JSON array (see
-// appendJSONRow), without boxing every field.
+// appendReplyJSON appends r's replyColumns as a JSON array, each value as
+// the SQLite driver would bind it: strings as text, booleans as 0/1, times
+// in its format, nil pointers as null.
 func appendReplyJSON(b []byte, r *models.Reply) []byte {
 	b = append(b, '[')
 	b = appendJSONString(b, r.ID)
@@ -325,43 +315,6 @@ func appendJSONTime(b []byte, t time.Time) []byte {
 // back): what a time sent inside JSON must look like.
 const sqliteTime = "2006-01-02 15:04:05.999999999-07:00"
 
-// appendJSONRow appends vals as a JSON array, each value as the SQLite
-// driver would bind it: strings as text, booleans as 0/1, times in its
-// format, nil (and nil pointers) as null.
-func appendJSONRow(b []byte, vals []any) []byte {
-	b = append(b, '[')
-	for i, v := range vals {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		switch x := v.(type) {
-		case nil:
-			b = append(b, "null"...)
-		case string:
-			b = appendJSONString(b, x)
-		case *string:
-			if x == nil {
-				b = append(b, "null"...)
-			} else {
-				b = appendJSONString(b, *x)
-			}
-		case bool:
-			if x {
-				b = append(b, '1')
-			} else {
-				b = append(b, '0')
-			}
-		case int:
-			b = strconv.AppendInt(b, int64(x), 10)
-		case time.Time:
-			b = appendJSONTime(b, x)
-		default:
-			panic(fmt.Sprintf("appendJSONRow: unexpected %T", v))
-		}
-	}
-	return append(b, ']')
-}
-
 // appendJSONString quotes s for SQLite's JSON reader, which takes UTF-8 (and
 // any other byte above 0x7f) as it is.
 func appendJSONString(b []byte, s string) []byte {
@@ -409,15 +362,18 @@ func insertPendingEffects(ctx context.Context, conn gorm.ConnPool, pg bool, repl
 }
 
 // jsonStrings is ss as a JSON array.
-func jsonStrings(ss []string) string {
-	b := []byte{'['}
+func jsonStrings(ss []string) string { return string(appendJSONStrings(nil, ss...)) }
+
+// appendJSONStrings appends ss as a JSON array.
+func appendJSONStrings(b []byte, ss ...string) []byte {
+	b = append(b, '[')
 	for i, s := range ss {
 		if i > 0 {
 			b = append(b, ',')
 		}
 		b = appendJSONString(b, s)
 	}
-	return string(append(b, ']'))
+	return append(b, ']')
 }
 
 type suppressEntry struct{ value, source, reason string }
@@ -445,8 +401,9 @@ func suppressManyTx(ctx context.Context, tx *gorm.DB, userID string, entries []s
 	const insert = "INSERT INTO suppressions (id, user_id, value, reason, source, created_at) "
 	const onConflict = " ON CONFLICT (user_id, value) DO NOTHING"
 	conn := tx.Statement.ConnPool
+	pg := DialectOf(tx) == Postgres
 	var err error
-	if DialectOf(tx) == Postgres {
+	if pg {
 		ids, reasons, sources := make([]string, len(rows)), make([]string, len(rows)), make([]string, len(rows))
 		for i, e := range rows {
 			ids[i], reasons[i], sources[i] = models.NewID(), e.reason, e.source
@@ -459,7 +416,7 @@ func suppressManyTx(ctx context.Context, tx *gorm.DB, userID string, entries []s
 			if i > 0 {
 				buf = append(buf, ',')
 			}
-			buf = appendJSONRow(buf, []any{models.NewID(), e.value, e.reason, e.source})
+			buf = appendJSONStrings(buf, models.NewID(), e.value, e.reason, e.source)
 		}
 		buf = append(buf, ']')
 		_, err = conn.ExecContext(ctx, insert+"SELECT value->>0, ?, value->>1, value->>2, value->>3, ? FROM jsonb_each(?) WHERE true"+onConflict,
@@ -468,7 +425,6 @@ func suppressManyTx(ctx context.Context, tx *gorm.DB, userID string, entries []s
 	if err != nil {
 		return fmt.Errorf("suppress addresses: %w", err)
 	}
-	pg := DialectOf(tx) == Postgres
 	q, arg := inList(pg, "lower(contact_email)", values)
 	if _, err := conn.ExecContext(ctx, rebind(pg, "UPDATE leads SET suppressed = ?, updated_at = ? WHERE user_id = ? AND suppressed = ? AND "+q),
 		true, now, userID, false, arg); err != nil {
@@ -591,8 +547,11 @@ func AttemptsByMessageIDs(ctx context.Context, db *gorm.DB, userID string, ids [
 	q, args := matchQuery(db, "message_id", ids, userID)
 	err := queryEach(ctx, db, q, args, func(rows *sql.Rows) error {
 		a, err := scanAttempt(rows)
+		if err != nil {
+			return err
+		}
 		out[a.MessageID] = a
-		return err
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("match replies by message id: %w", err)
@@ -641,18 +600,7 @@ func LatestAttemptsTo(ctx context.Context, db *gorm.DB, userID string, addrs []s
 // another user, an unmatched one and a malformed id answer
 // models.ErrReplyNotFound.
 func ReplyForUser(ctx context.Context, db *gorm.DB, userID, replyID string) (models.Reply, error) {
-	var r models.Reply
-	if !models.ValidID(replyID) {
-		return r, models.ErrReplyNotFound
-	}
-	err := db.WithContext(ctx).Where("id = ? AND user_id = ? AND lead_id IS NOT NULL", replyID, userID).Take(&r).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return r, models.ErrReplyNotFound
-	}
-	if err != nil {
-		return r, fmt.Errorf("load reply: %w", err)
-	}
-	return r, nil
+	return takeByID[models.Reply](db.WithContext(ctx).Where("user_id = ? AND lead_id IS NOT NULL", userID), replyID, models.ErrReplyNotFound, "reply")
 }
 
 // ReplyFilter selects a page of a campaign's replies.
@@ -847,11 +795,10 @@ func Checkpoint(ctx context.Context, db *gorm.DB, mailbox string) (IMAPCheckpoin
 
 // SaveCheckpoint records that every message of mailbox up to lastUID (under
 // uidValidity) is stored. Under the same UIDVALIDITY it only moves forward,
-// so two polls racing cannot move it back and refetch.
+// so two polls racing cannot move it back and refetch. It is one
+// statement, so it needs no transaction of its own.
 func SaveCheckpoint(ctx context.Context, db *gorm.DB, mailbox string, uidValidity, lastUID uint32, now time.Time) error {
-	return db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		return SaveCheckpointTx(tx, mailbox, uidValidity, lastUID, now)
-	})
+	return SaveCheckpointTx(db.WithContext(ctx), mailbox, uidValidity, lastUID, now)
 }
 
 // SaveCheckpointTx is SaveCheckpoint inside the caller's transaction: one
