@@ -68,20 +68,7 @@ func InsertLeads(ctx context.Context, db *gorm.DB, leads []models.Lead) ([]bool,
 			if err != nil {
 				return fmt.Errorf("insert leads: %w", err)
 			}
-			for rows.Next() {
-				var u string
-				if err := rows.Scan(&u); err != nil {
-					_ = rows.Close()
-					return fmt.Errorf("insert leads: %w", err)
-				}
-				if i, ok := index[u]; ok {
-					stored[i] = true
-				}
-			}
-			if err := rows.Close(); err != nil {
-				return fmt.Errorf("insert leads: %w", err)
-			}
-			if err := rows.Err(); err != nil {
+			if err := markInserted(rows, index, stored); err != nil {
 				return fmt.Errorf("insert leads: %w", err)
 			}
 		}

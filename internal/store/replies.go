@@ -196,26 +196,6 @@ func insertRepliesPG(ctx context.Context, conn gorm.ConnPool, in []NewReply, ind
 	return markInserted(rows, index, fresh)
 }
 
-// markInserted reads the ids an INSERT … RETURNING id answered (the rows
-// it did not skip as duplicates) and marks their positions (index maps an
-// id to its position) in fresh.
-func markInserted(rows *sql.Rows, index map[string]int, fresh []bool) error {
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			_ = rows.Close()
-			return err
-		}
-		if i, ok := index[id]; ok {
-			fresh[i] = true
-		}
-	}
-	if err := rows.Close(); err != nil {
-		return err
-	}
-	return rows.Err()
-}
-
 // insertRepliesSQLite inserts the replies with one statement per 500 rows
 // whose only parameter is the rows as a JSON array of arrays, expanded by
 // jsonb_each (which hands each row over as binary JSON, read without

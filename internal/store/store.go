@@ -4,6 +4,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"embed"
 	"errors"
 	"fmt"
@@ -245,4 +246,24 @@ func takeByID[T any](q *gorm.DB, id string, notFound error, what string) (T, err
 		return row, fmt.Errorf("load %s: %w", what, err)
 	}
 	return row, nil
+}
+
+// markInserted reads the keys an INSERT … ON CONFLICT DO NOTHING
+// RETURNING <key> answered (the rows it did not skip) and marks their
+// positions, found through index, in fresh.
+func markInserted(rows *sql.Rows, index map[string]int, fresh []bool) error {
+	for rows.Next() {
+		var key string
+		if err := rows.Scan(&key); err != nil {
+			_ = rows.Close()
+			return err
+		}
+		if i, ok := index[key]; ok {
+			fresh[i] = true
+		}
+	}
+	if err := rows.Close(); err != nil {
+		return err
+	}
+	return rows.Err()
 }
