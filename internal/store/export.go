@@ -102,17 +102,7 @@ func ExportReplies(ctx context.Context, db *gorm.DB, campaignID string, emit fun
 // exportRows runs query and hands each row to each until the rows end or
 // each fails; a failure of each (the client went away) stops the query.
 func exportRows(ctx context.Context, db *gorm.DB, what, query string, args []any, each func(*sql.Rows) error) error {
-	rows, err := db.WithContext(ctx).Raw(query, args...).Rows()
-	if err != nil {
-		return fmt.Errorf("export %s: %w", what, err)
-	}
-	defer func() { _ = rows.Close() }()
-	for rows.Next() {
-		if err := each(rows); err != nil {
-			return fmt.Errorf("export %s: %w", what, err)
-		}
-	}
-	if err := rows.Err(); err != nil {
+	if err := queryEach(ctx, db, rebind(DialectOf(db) == Postgres, query), args, each); err != nil {
 		return fmt.Errorf("export %s: %w", what, err)
 	}
 	return nil
