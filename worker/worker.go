@@ -1,11 +1,9 @@
 // Package worker wires the engine's workflows and activities to Temporal
-// task queues. Binaries and tests call Run (or New) so every process
-// registers exactly the same names.
+// task queues. Binaries and tests call New so every process registers
+// exactly the same names.
 package worker
 
 import (
-	"context"
-	"errors"
 	"fmt"
 
 	"go.temporal.io/sdk/activity"
@@ -100,18 +98,4 @@ func (w *Worker) Start() error {
 func (w *Worker) Stop() {
 	w.Main.Stop()
 	w.Send.Stop()
-}
-
-// Run serves the task queues until ctx ends.
-func Run(ctx context.Context, c client.Client, taskQueue string, a *activities.Activities, o Options) error {
-	if taskQueue == "" {
-		return errors.New("worker: empty task queue")
-	}
-	w := New(c, taskQueue, a, o)
-	if err := w.Start(); err != nil {
-		return err
-	}
-	<-ctx.Done()
-	w.Stop()
-	return nil
 }

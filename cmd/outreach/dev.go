@@ -146,14 +146,14 @@ func (e *env) runDev(cmd *cobra.Command) (err error) {
 	if err != nil {
 		return err
 	}
-	for _, p := range []struct{ what, name string }{
-		{"Temporal dev server", "DEV_TEMPORAL_PORT"}, {"Temporal Web UI", "DEV_TEMPORAL_UI_PORT"},
+	for _, p := range []struct {
+		what, name string
+		port       int
+	}{
+		{"Temporal dev server", "DEV_TEMPORAL_PORT", e.cfg.DevTemporalPort},
+		{"Temporal Web UI", "DEV_TEMPORAL_UI_PORT", e.cfg.DevTemporalUIPort},
 	} {
-		port := e.cfg.DevTemporalPort
-		if p.name == "DEV_TEMPORAL_UI_PORT" {
-			port = e.cfg.DevTemporalUIPort
-		}
-		if err := probePort(ctx, p.what, p.name, port, reaped); err != nil {
+		if err := probePort(ctx, p.what, p.name, p.port, reaped); err != nil {
 			return err
 		}
 	}

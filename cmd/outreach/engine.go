@@ -10,6 +10,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/backlinkoutreach/outreach/activities"
+	"github.com/backlinkoutreach/outreach/api"
 	"github.com/backlinkoutreach/outreach/internal/mail"
 	"github.com/backlinkoutreach/outreach/internal/metrics"
 	"github.com/backlinkoutreach/outreach/internal/temporalx"
@@ -28,6 +29,15 @@ func (e *env) temporalOptions(role string) temporalx.Options {
 		},
 		APIKey: e.cfg.TemporalAPIKey,
 	}
+}
+
+// temporalEngine is the API's engine on c: the API (`serve`, `dev`) and the
+// delete finisher beside the worker share its construction, so both run
+// server-side batch jobs in the configured namespace.
+func (e *env) temporalEngine(db *gorm.DB, c client.Client) *api.TemporalEngine {
+	engine := api.NewTemporalEngine(c, db, e.cfg.TemporalTaskQueue, e.log)
+	engine.Namespace = e.cfg.TemporalNamespace
+	return engine
 }
 
 // registerSearchAttributes keeps trying in the background until Temporal

@@ -41,10 +41,8 @@ func serveCmd(e *env) *cobra.Command {
 // process metrics plugged in; `serve` and `dev` (which adds its /dev routes
 // through extra) share it.
 func (e *env) newAPI(db *gorm.DB, tc client.Client, extra ...func(*api.Server)) *api.Server {
-	engine := api.NewTemporalEngine(tc, db, e.cfg.TemporalTaskQueue, e.log)
-	engine.Namespace = e.cfg.TemporalNamespace
 	return api.New(observed(api.Deps{
-		DB: db, Config: e.cfg, Log: e.log, Engine: engine,
+		DB: db, Config: e.cfg, Log: e.log, Engine: e.temporalEngine(db, tc),
 		Ready: []api.Check{{Name: "temporal", Run: temporalx.Check(tc)}}, Extra: extra,
 	}))
 }

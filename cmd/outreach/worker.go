@@ -64,9 +64,7 @@ func (e *env) startWorker(ctx context.Context, db *gorm.DB, c client.Client, o w
 	}
 	e.log.Info("worker running", "task_queue", e.cfg.TemporalTaskQueue, "temporal", e.cfg.TemporalAddress,
 		"namespace", e.cfg.TemporalNamespace)
-	engine := api.NewTemporalEngine(c, db, e.cfg.TemporalTaskQueue, e.log)
-	engine.Namespace = e.cfg.TemporalNamespace
-	finisher := &api.DeletionFinisher{DB: db, Engine: engine, Log: e.log.With("component", "delete-finisher")}
+	finisher := &api.DeletionFinisher{DB: db, Engine: e.temporalEngine(db, c), Log: e.log.With("component", "delete-finisher")}
 	fctx, stop := context.WithCancel(ctx)
 	ew := &engineWorker{w: w, stopFinisher: stop, finished: make(chan struct{})}
 	go func() {

@@ -186,7 +186,14 @@ func (r *Rig) StartWorkerProcess(t testing.TB, logTo io.Writer) *exec.Cmd {
 // the status and body.
 func (r *Rig) Request(method, path, ctype string, body []byte) (int, []byte) {
 	r.T.Helper()
-	req := httptest.NewRequestWithContext(r.Ctx, method, path, bytes.NewReader(body))
+	return r.RequestContext(r.Ctx, method, path, ctype, body)
+}
+
+// RequestContext is Request bounded by ctx, for a request that must not
+// wait longer than the test allows.
+func (r *Rig) RequestContext(ctx context.Context, method, path, ctype string, body []byte) (int, []byte) {
+	r.T.Helper()
+	req := httptest.NewRequestWithContext(ctx, method, path, bytes.NewReader(body))
 	if ctype != "" {
 		req.Header.Set("Content-Type", ctype)
 	}

@@ -31,15 +31,24 @@ func freeAddr(t *testing.T) string {
 	return addr
 }
 
+// startServer starts a headless Temporal dev server (ctx bounds the
+// start) and stops it when the test ends.
+func startServer(ctx context.Context, t *testing.T, o devserver.Options) *devserver.Server {
+	t.Helper()
+	o.Headless = true
+	srv, err := devserver.Start(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Stop)
+	return srv
+}
+
 func TestEnsureSearchAttributesAndHealth(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	srv, err := devserver.Start(ctx, devserver.Options{Headless: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Stop()
+	srv := startServer(ctx, t, devserver.Options{})
 	c, err := temporalx.Dial(ctx, temporalx.Options{Address: srv.Address, Namespace: "default"})
 	if err != nil {
 		t.Fatal(err)
@@ -126,11 +135,7 @@ func TestLazyClientConnectsWhenServerComesUp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := devserver.Start(ctx, devserver.Options{Headless: true, IP: host, Port: p})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Stop()
+	startServer(ctx, t, devserver.Options{IP: host, Port: p})
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		cctx, c3 := context.WithTimeout(ctx, 2*time.Second)

@@ -224,11 +224,7 @@ func TestDialOverTLS(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	srv, err := devserver.Start(ctx, devserver.Options{Headless: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Stop()
+	srv := startServer(ctx, t, devserver.Options{})
 
 	server, clientCert := newPair(t, "temporal frontend"), newPair(t, "outreach worker")
 	caFile, _ := pemFiles(t, server, "ca")
