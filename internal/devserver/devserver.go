@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -225,7 +226,29 @@ func portOrFree(ctx context.Context, ip string, p int) (int, error) {
 	if p != 0 {
 		return p, nil
 	}
+	return FreePort(ctx, ip)
+}
+
+// FreePort answers a port on ip that nothing listens on now, for a server
+// started a moment later. It is taken below the kernel's ephemeral range
+// (32768-60999 on Linux): a port from listening on ":0" comes from that
+// range, where every outgoing connection on the machine takes its local
+// port too, so one may take it before the server binds it (tests running
+// side by side met exactly that). Only when 50 tries there fail does it
+// fall back to ":0".
+func FreePort(ctx context.Context, ip string) (int, error) {
 	var lc net.ListenConfig
+	for range 50 {
+		p := 20000 + rand.IntN(12000) //nolint:gosec // spreading ports, not a secret
+		ln, err := lc.Listen(ctx, "tcp", net.JoinHostPort(ip, strconv.Itoa(p)))
+		if err != nil {
+			continue
+		}
+		if err := ln.Close(); err != nil {
+			return 0, fmt.Errorf("find a free port: %w", err)
+		}
+		return p, nil
+	}
 	ln, err := lc.Listen(ctx, "tcp", net.JoinHostPort(ip, "0"))
 	if err != nil {
 		return 0, fmt.Errorf("find a free port: %w", err)

@@ -4,12 +4,13 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sync"
 	"testing"
+
+	"github.com/backlinkoutreach/outreach/internal/devserver"
 )
 
 var (
@@ -67,11 +68,9 @@ func (l *LockedBuffer) String() string {
 // FreePort answers a loopback port that was free a moment ago.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	var lc net.ListenConfig
-	ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
+	p, err := devserver.FreePort(context.Background(), "127.0.0.1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() { _ = ln.Close() }()
-	return ln.Addr().(*net.TCPAddr).Port //nolint:forcetypeassert // tcp
+	return p
 }
