@@ -189,8 +189,9 @@ func (d *devRoutes) list(c *gin.Context) {
 			return
 		}
 		for i := len(batch) - 1; i >= 0; i-- {
-			m := devMessage(batch[i], owners[batch[i].MessageID])
-			if !visible(m, owners[batch[i].MessageID], user.ID) ||
+			a := owners[batch[i].MessageID]
+			m := devMessage(batch[i], a)
+			if !visible(a, user.ID) ||
 				(campaignID != "" && (m.CampaignID == nil || *m.CampaignID != campaignID)) ||
 				(leadID != "" && (m.LeadID == nil || *m.LeadID != leadID)) {
 				continue
@@ -221,8 +222,10 @@ func (d *devRoutes) attempts(c *gin.Context, batch []devmail.SentMessage) (map[s
 	return store.AttemptsByMessageIDs(c.Request.Context(), d.s.db, "", ids)
 }
 
-func visible(m DevMessage, a models.Attempt, userID string) bool {
-	return m.AttemptID == nil || a.UserID == userID
+// visible tells whether the caller may see a captured message whose
+// Message-ID a carries (a is zero when no e-mail of the engine does).
+func visible(a models.Attempt, userID string) bool {
+	return a.ID == "" || a.UserID == userID
 }
 
 func devMessage(m devmail.SentMessage, a models.Attempt) DevMessage {
@@ -258,8 +261,7 @@ func (d *devRoutes) raw(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	a := owners[m.MessageID]
-	if !visible(devMessage(m, a), a, currentUser(c).ID) {
+	if !visible(owners[m.MessageID], currentUser(c).ID) {
 		fail(c, errNoCapture)
 		return
 	}

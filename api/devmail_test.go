@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"net/smtp"
 	"os"
 	"path/filepath"
@@ -76,7 +75,7 @@ func (r *devRig) attempt(t *testing.T, c *testClient, camp CampaignOut, lead Lea
 	a := models.Attempt{
 		ID: models.NewID(), UserID: c.User.ID, CampaignID: camp.ID, LeadID: lead.ID, Step: step, State: models.AttemptSent,
 		MessageID: fmt.Sprintf("outreach.%s.%s.s%d@dev.localhost", camp.ID, lead.ID, step), Recipient: lead.ContactEmail,
-		RecipientDomain: lead.ContactEmail[strings.IndexByte(lead.ContactEmail, '@')+1:], Subject: subject, Body: body,
+		RecipientDomain: models.EmailDomain(lead.ContactEmail), Subject: subject, Body: body,
 		LegalBasis: models.LegalBasisLegitimateInterest, CreatedAt: now, UpdatedAt: now, SentAt: &now,
 	}
 	if err := r.ts.DB.Create(&a).Error; err != nil {
@@ -267,10 +266,7 @@ func TestDevMailboxInjectRefusals(t *testing.T) {
 		}
 
 		raw := func(ct, body string) *testResponse {
-			req := httptest.NewRequestWithContext(context.Background(), http.MethodPost, BasePath+"/dev/mailbox/inbox?poll=false", strings.NewReader(body))
-			req.Header.Set("Authorization", "Bearer "+r.a.Key)
-			req.Header.Set("Content-Type", ct)
-			return r.ts.serve(req)
+			return r.a.rawPost(BasePath+"/dev/mailbox/inbox?poll=false", ct, []byte(body))
 		}
 		raw("application/json", `{"x":1}`).expectError(http.StatusUnsupportedMediaType, CodeUnsupportedContent)
 		raw("message/rfc822", "not a message at all").expectFields("body")

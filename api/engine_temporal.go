@@ -235,16 +235,16 @@ func (e *TemporalEngine) DeleteCampaign(ctx context.Context, c models.Campaign) 
 	if err := e.terminate(ctx, workflows.CampaignWorkflowID(c.ID), "campaign deleted"); err != nil {
 		return err
 	}
-	var leads int64
-	if err := e.DB.WithContext(ctx).Model(&models.Lead{}).Where("campaign_id = ?", c.ID).Count(&leads).Error; err != nil {
-		return fmt.Errorf("count campaign leads: %w", err)
+	counts, err := store.CampaignLeadCounts(ctx, e.DB, []string{c.ID})
+	if err != nil {
+		return err
 	}
-	if e.BatchThreshold > 0 && leads > int64(e.BatchThreshold) {
+	if e.BatchThreshold > 0 && counts[c.ID].Total() > int64(e.BatchThreshold) {
 		// Too many for one call each within a request: a batch job on the
 		// server terminates them. No e-mail depends on it: the campaign's
 		// rows are gone, so a lead workflow still running finds nothing to
 		// send and ends itself.
-		err := e.terminateByBatch(ctx, c)
+		err = e.terminateByBatch(ctx, c)
 		if err == nil || errors.Is(err, models.ErrUnavailable) {
 			return err
 		}

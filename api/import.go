@@ -104,10 +104,7 @@ func (s *Server) importLeads(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	defer func() {
-		_ = f.Close()
-		_ = os.Remove(f.Name())
-	}()
+	defer removeSpool(f)
 	res, err := s.importCSV(c.Request.Context(), currentCampaign(c), f)
 	if err != nil {
 		fail(c, err)
@@ -153,8 +150,7 @@ func spoolMultipart(mr *multipart.Reader) (*os.File, error) {
 	var f *os.File
 	abandon := func(err error) (*os.File, error) {
 		if f != nil {
-			_ = f.Close()
-			_ = os.Remove(f.Name())
+			removeSpool(f)
 		}
 		return nil, err
 	}
@@ -168,10 +164,7 @@ func spoolMultipart(mr *multipart.Reader) (*os.File, error) {
 			if errors.As(err, &mb) {
 				return abandon(err)
 			}
-			return abandon(&httpError{
-				status: http.StatusBadRequest, code: CodeMalformedJSON, details: []any{},
-				message: "the multipart/form-data body cannot be read: " + err.Error(),
-			})
+			return abandon(badRequest(CodeMalformedJSON, "the multipart/form-data body cannot be read: "+err.Error()))
 		}
 		name := part.FormName()
 		if name != "file" {
@@ -204,8 +197,7 @@ func spool(src io.Reader) (*os.File, error) {
 	}
 	in := &readErrs{r: src}
 	if _, err := io.Copy(f, in); err != nil {
-		_ = f.Close()
-		_ = os.Remove(f.Name())
+		removeSpool(f)
 		var mb *http.MaxBytesError
 		switch {
 		case errors.As(err, &mb):
@@ -213,20 +205,22 @@ func spool(src io.Reader) (*os.File, error) {
 		case in.err != nil:
 			// The client's upload broke off (or its multipart framing
 			// did): nothing was read into the campaign.
-			return nil, &httpError{
-				status: http.StatusBadRequest, code: CodeMalformedJSON, details: []any{},
-				message: "the upload could not be read to its end: " + in.err.Error(),
-			}
+			return nil, badRequest(CodeMalformedJSON, "the upload could not be read to its end: "+in.err.Error())
 		default:
 			return nil, fmt.Errorf("import: spool upload: %w", err)
 		}
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		_ = f.Close()
-		_ = os.Remove(f.Name())
+		removeSpool(f)
 		return nil, fmt.Errorf("import: rewind: %w", err)
 	}
 	return f, nil
+}
+
+// removeSpool closes and deletes a spooled upload.
+func removeSpool(f *os.File) {
+	_ = f.Close()
+	_ = os.Remove(f.Name())
 }
 
 // readErrs remembers a read error, telling a broken upload (the client's

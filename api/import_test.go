@@ -2,14 +2,12 @@ package api
 
 import (
 	"bytes"
-	"context"
 	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
 	"mime/multipart"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -20,13 +18,7 @@ import (
 // postCSV sends body to the campaign's import with the given content type.
 func (c *testClient) postCSV(campaignID, contentType string, body []byte) *testResponse {
 	c.ts.t.Helper()
-	req := httptest.NewRequestWithContext(context.Background(), http.MethodPost,
-		BasePath+"/campaigns/"+campaignID+"/leads/import", bytes.NewReader(body))
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
-	req.Header.Set("Authorization", "Bearer "+c.Key)
-	return c.ts.serve(req)
+	return c.rawPost(BasePath+"/campaigns/"+campaignID+"/leads/import", contentType, body)
 }
 
 // multipartBody builds a form with the given fields, in order.
