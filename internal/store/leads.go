@@ -61,6 +61,17 @@ func InsertLeads(ctx context.Context, db *gorm.DB, leads []models.Lead) ([]bool,
 		batch = sqliteLeadInsertBatch
 	}
 	err := db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		// Concurrent adds to one campaign take turns on PostgreSQL. Each
+		// waits for the other's uncommitted rows of the same site (ON
+		// CONFLICT must know whether they commit) and for the campaign's
+		// lead counters its trigger updates: two adds of overlapping sites
+		// in different orders, or in several statements, deadlocked.
+		// SQLite already runs one writer at a time.
+		if pg {
+			if err := tx.Exec("SELECT pg_advisory_xact_lock(hashtext(?))", "leads:"+leads[0].CampaignID).Error; err != nil {
+				return fmt.Errorf("insert leads: %w", err)
+			}
+		}
 		for start := 0; start < len(leads); start += batch {
 			end := min(start+batch, len(leads))
 			query, args := leadInsertSQL(leads[start:end], pg)
