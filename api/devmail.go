@@ -354,7 +354,9 @@ func (d *devRoutes) inject(c *gin.Context, raw []byte, msgID, inReplyTo string, 
 	}
 	out := DevInjectOut{UID: uint32(ad.UID), UIDValidity: ad.UIDValidity, MessageID: msgID, InReplyTo: strings.TrimSpace(inReplyTo)}
 	if poll {
-		if err := d.poll(c, &out); err != nil {
+		// The key the pipeline stores the reply under, read the way it
+		// reads it (a Message-ID in any form it accepts, else the hash).
+		if err := d.poll(c, inbox.Parse(raw).DedupeKey(), &out); err != nil {
 			fail(c, err)
 			return
 		}
@@ -362,10 +364,10 @@ func (d *devRoutes) inject(c *gin.Context, raw []byte, msgID, inReplyTo string, 
 	c.JSON(http.StatusCreated, out)
 }
 
-// poll runs the reply poll and finds the injected message's reply. A poll
-// that cannot run is reported in out, not as an error: the message is in
-// the inbox either way.
-func (d *devRoutes) poll(c *gin.Context, out *DevInjectOut) error {
+// poll runs the reply poll and finds the injected message's reply, stored
+// under key. A poll that cannot run is reported in out, not as an error:
+// the message is in the inbox either way.
+func (d *devRoutes) poll(c *gin.Context, key string, out *DevInjectOut) error {
 	ctx := c.Request.Context()
 	eng := d.s.replyEngine()
 	if eng == nil {
@@ -390,14 +392,11 @@ func (d *devRoutes) poll(c *gin.Context, out *DevInjectOut) error {
 		}
 		out.Poll.RepliesFound += res.ByUser[currentUser(c).ID]
 		out.Poll.Failed += res.Failed
-		if out.MessageID == "" {
-			return nil
-		}
-		found, err := store.ExistingReplies(ctx, d.s.db, []string{"mid:" + out.MessageID})
+		found, err := store.ExistingReplies(ctx, d.s.db, []string{key})
 		if err != nil {
 			return err
 		}
-		if r, ok := found["mid:"+out.MessageID]; ok {
+		if r, ok := found[key]; ok {
 			return d.reply(c, r.ID, out)
 		}
 	}
