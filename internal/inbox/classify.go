@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/backlinkoutreach/outreach/models"
 )
@@ -131,7 +133,7 @@ func bounceResult(m *Message) (Result, bool) {
 		// A report whose status part could not be read: a failure of
 		// unknown kind is treated as permanent only when a 5xx appears.
 		kind := BounceSoft
-		code := statusRe.FindString(m.Text)
+		code := statusCode(m.Text)
 		if strings.HasPrefix(code, "5") {
 			kind = BounceHard
 		}
@@ -150,17 +152,70 @@ var autoSubject = regexp.MustCompile(`^(automatic reply|auto[- ]?reply|autoreply
 // and joins the lines of a paragraph (mail is wrapped at ~76 columns, which
 // would split phrases), so one pattern covers what different clients
 // produce. Paragraphs stay on separate lines.
+//
+// It runs on every reply, so it is one pass writing one string. What it
+// writes is what strings.ToLower, the folding of quotes and dashes,
+// splitting at "\n\n" and joining strings.Fields of each paragraph with
+// single spaces would: invalid UTF-8 comes out as U+FFFD, as ToLower
+// writes it, and white space is what Fields splits at (unicode.IsSpace;
+// tabs and no-break spaces are white space already).
 func normalizePhrases(s string) string {
-	s = phraseFolder.Replace(strings.ToLower(s))
-	paras := strings.Split(s, "\n\n")
-	for i, p := range paras {
-		paras[i] = strings.Join(strings.Fields(p), " ")
+	var b strings.Builder
+	b.Grow(len(s))
+	// word is set once the paragraph has a word, space when white space
+	// followed it: a space is written only between two words.
+	word, space := false, false
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c == '\n' && i+1 < len(s) && s[i+1] == '\n' {
+			b.WriteByte('\n')
+			word, space = false, false
+			i += 2
+			continue
+		}
+		if c < utf8.RuneSelf {
+			i++
+			if asciiSpace(c) {
+				space = word
+				continue
+			}
+			if space {
+				b.WriteByte(' ')
+				space = false
+			}
+			b.WriteByte(lowerASCII(c))
+			word = true
+			continue
+		}
+		r, n := utf8.DecodeRuneInString(s[i:])
+		i += n
+		r = unicode.ToLower(r)
+		if unicode.IsSpace(r) {
+			space = word
+			continue
+		}
+		switch r {
+		case '\u2019', '\u2018':
+			r = '\''
+		case '\u201c', '\u201d':
+			r = '"'
+		case '\u2013', '\u2014':
+			r = '-'
+		}
+		if space {
+			b.WriteByte(' ')
+			space = false
+		}
+		b.WriteRune(r)
+		word = true
 	}
-	return strings.Join(paras, "\n")
+	return b.String()
 }
 
-var phraseFolder = strings.NewReplacer("\u2019", "'", "\u2018", "'", "\u201c", `"`, "\u201d", `"`,
-	"\u2013", "-", "\u2014", "-", "\u00a0", " ", "\t", " ")
+// asciiSpace is unicode.IsSpace for ASCII bytes.
+func asciiSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r'
+}
 
 func rx(s string) phraseRule { return rule(s) }
 
@@ -282,8 +337,12 @@ var (
 		rx(`\bauto(matic)?[- ]?(reply|response|responder)\b`),
 		rx(`\b(will be|i'll be|i will be) back (on|in|at|after)\b`),
 	}
-	negationRe = regexp.MustCompile(`\b(not|no|never|don't|dont|do not|doesn't|won't|cannot|can't|isn't|aren't|without|nor)\b[^.,;!?\n]{0,30}$`)
+	negationRe = regexp.MustCompile(negationPattern)
+	// negationFinder runs negationRe at the starts of words only.
+	negationFinder = newStartFinder(negationPattern)
 )
+
+const negationPattern = `\b(not|no|never|don't|dont|do not|doesn't|won't|cannot|can't|isn't|aren't|without|nor)\b[^.,;!?\n]{0,30}$`
 
 // withoutReferrals blanks out referral phrases ("I'll pass this on"),
 // which would otherwise read as refusals ("I'll pass"), and reports whether
@@ -336,11 +395,26 @@ func anyUnnegated(res []phraseRule, text *scanned) bool {
 // matchUnnegated reports a match that is not governed by a negation earlier
 // in the same clause ("we do not publish sponsored posts", "not a good
 // fit").
+//
+// Most texts are decided by the first match, so the others (up to 20) are
+// looked for only when it is negated.
 func matchUnnegated(re phraseRule, text *scanned) bool {
-	for _, ix := range re.FindAllStringIndex(text, 20) {
-		if !negationRe.MatchString(text.text[max(0, ix[0]-40):ix[0]]) {
+	first := re.FindStringIndex(text)
+	if first == nil {
+		return false
+	}
+	if !negated(text.text, first[0]) {
+		return true
+	}
+	for _, ix := range re.FindAllStringIndex(text, 20)[1:] {
+		if !negated(text.text, ix[0]) {
 			return true
 		}
 	}
 	return false
+}
+
+// negated reports a negation in the clause before position at.
+func negated(text string, at int) bool {
+	return negationFinder.matchString(negationRe, text[max(0, at-40):at])
 }

@@ -89,6 +89,27 @@ func parseDSN(b []byte, prev *DSN) *DSN {
 	return d
 }
 
+// statusCode is statusRe.FindString(text). The regexp has no literal
+// prefix, so it would step over every byte before the code, and a bounce
+// can quote a whole message; every match starts with 2, 4 or 5, a dot and
+// a digit, so the search starts at the first such place. It starts one
+// byte before it, so that \b sees the byte there as the whole text does;
+// no match can start at that byte, which is followed by a digit, not a
+// dot.
+func statusCode(text string) string {
+	for i := 1; i+1 < len(text); i++ {
+		j := strings.IndexByte(text[i:], '.')
+		if j < 0 || i+j+1 >= len(text) {
+			return ""
+		}
+		i += j
+		if c := text[i-1]; (c == '2' || c == '4' || c == '5') && '0' <= text[i+1] && text[i+1] <= '9' {
+			return statusRe.FindString(text[max(0, i-2):])
+		}
+	}
+	return ""
+}
+
 // typedValue strips the address-type or diagnostic-type prefix
 // ("rfc822; a@b.c", "smtp; 550 ...").
 func typedValue(v string) string {
@@ -155,7 +176,7 @@ func plainBounce(m *Message) (kind, code, rcpt string, ok bool) {
 	if !bounced {
 		return "", "", "", false
 	}
-	code = statusRe.FindString(text)
+	code = statusCode(text)
 	if code == "" {
 		code = smtpRe.FindString(text)
 	}
@@ -196,11 +217,54 @@ func failedAddress(m *Message) string {
 			text = text[:i]
 		}
 	}
-	for _, a := range addrRe.FindAllString(text, 50) {
+	found := ""
+	eachAddress(text, 50, func(a string) bool {
 		a = normalAddress(a)
 		if !skip[a] && !bounceSender.MatchString(a) {
-			return a
+			found = a
+			return true
 		}
+		return false
+	})
+	return found
+}
+
+// Bounds of an addrRe match around its one "@": the local part, and the
+// domain with its dot and top-level label.
+const (
+	addrMaxLocal  = 64
+	addrMaxDomain = 253 + 1 + 63
+)
+
+// eachAddress calls f with the matches addrRe.FindAllString(text, n)
+// answers, in order, until f returns true. addrRe has no literal prefix, so
+// the regexp package would step its automaton over every byte of the text
+// (a bounce quotes the whole message); a match holds exactly one "@" (its
+// character classes exclude it) within the bounds above, so the regexp
+// runs on the few hundred bytes around each "@" instead. The pattern has
+// no assertions, so a window matches as the whole text would.
+func eachAddress(text string, n int, f func(string) bool) {
+	pos := 0
+	for count := 0; count < n; {
+		at := strings.IndexByte(text[pos:], '@')
+		if at < 0 {
+			return
+		}
+		at += pos
+		// The leftmost match from pos, if it uses this "@", starts at most
+		// addrMaxLocal bytes before it: no "@" lies between pos and it.
+		lo, hi := max(pos, at-addrMaxLocal), min(len(text), at+1+addrMaxDomain)
+		loc := addrRe.FindStringIndex(text[lo:hi])
+		if loc == nil || lo+loc[0] > at {
+			// No match uses this "@"; one starting after it uses a later
+			// one.
+			pos = at + 1
+			continue
+		}
+		count++
+		if f(text[lo+loc[0] : lo+loc[1]]) {
+			return
+		}
+		pos = lo + loc[1]
 	}
-	return ""
 }

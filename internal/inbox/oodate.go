@@ -47,7 +47,9 @@ var dateRules = []dateRule{
 	},
 	// 2026-03-10.
 	{
-		re: rule(`\b(\d{4})-(\d{1,2})-(\d{1,2})\b`),
+		// "-" and digits are in most texts: every match has a digit on each
+		// side of a "-".
+		re: ruleAlso(`\b(\d{4})-(\d{1,2})-(\d{1,2})\b`, digitsBefore(digitsAfter("-")...)...),
 		resolve: func(m []string, ref time.Time) (time.Time, bool) {
 			y, _ := strconv.Atoi(m[1])
 			mo, _ := strconv.Atoi(m[2])
@@ -135,7 +137,9 @@ var dateRules = []dateRule{
 	},
 	// the 15th.
 	{
-		re: rule(`\bthe\s+(\d{1,2})(?:st|nd|rd|th)\b`),
+		// "the" and "th" are in most texts: every match also has a digit
+		// right before its suffix.
+		re: ruleAlso(`\bthe\s+(\d{1,2})(?:st|nd|rd|th)\b`, digitsBefore("st", "nd", "rd", "th")...),
 		resolve: func(m []string, ref time.Time) (time.Time, bool) {
 			d, _ := strconv.Atoi(m[1])
 			r := midnight(ref)
@@ -190,20 +194,16 @@ func ReturnDate(text string, ref time.Time) (time.Time, bool) {
 		lower = lower[:8<<10]
 	}
 	var all []found
-	taken := make([]bool, len(lower)+1)
 	sc := scan(lower)
 	for _, r := range dateRules {
 		for _, ix := range r.re.FindAllStringSubmatchIndex(sc, 20) {
-			if overlaps(taken, ix[0], ix[1]) {
+			if overlaps(all, ix[0], ix[1]) {
 				continue
 			}
 			m := submatches(lower, ix)
 			d, ok := r.resolve(m, ref)
 			if !ok {
 				continue
-			}
-			for i := ix[0]; i < ix[1]; i++ {
-				taken[i] = true
 			}
 			f := found{start: ix[0], end: ix[1], date: d}
 			switch {
@@ -299,9 +299,11 @@ func isBackCue(c string) bool {
 	return true
 }
 
-func overlaps(taken []bool, a, b int) bool {
-	for i := a; i < b; i++ {
-		if taken[i] {
+// overlaps reports whether text[a:b] overlaps a date already taken (no
+// match is empty).
+func overlaps(all []found, a, b int) bool {
+	for _, f := range all {
+		if a < f.end && f.start < b {
 			return true
 		}
 	}

@@ -22,13 +22,21 @@ import (
 // A phrase rule is a regexp over normalized (lower-cased) text with its
 // prefilter: clauses of literal ids, each of which must have one literal
 // present in the text.
+//
+// When the pattern starts with \b and its matches are short, finder runs
+// the regexp only where a match can start (see startfind.go); nil for other
+// patterns.
 type phraseRule struct {
 	re      *regexp.Regexp
 	clauses [][]int
+	finder  *startFinder
 }
 
 func rule(pattern string) phraseRule {
-	return phraseRule{re: regexp.MustCompile(pattern), clauses: phraseLits.register(analyzer{}.clauses(parseSimple(pattern)))}
+	return phraseRule{
+		re: regexp.MustCompile(pattern), clauses: phraseLits.register(analyzer{}.clauses(parseSimple(pattern))),
+		finder: newStartFinder(pattern),
+	}
 }
 
 // parseSimple is the simplified syntax tree of a rule's pattern, which the
@@ -44,13 +52,55 @@ func parseSimple(pattern string) *syntax.Regexp {
 // ruleWith is rule with the literals, one of which every match contains,
 // given by the author.
 func ruleWith(pattern string, lits ...string) phraseRule {
-	return phraseRule{re: regexp.MustCompile(pattern), clauses: phraseLits.register([][]string{lits})}
+	return phraseRule{re: regexp.MustCompile(pattern), clauses: phraseLits.register([][]string{lits}), finder: newStartFinder(pattern)}
+}
+
+// ruleAlso is rule with one more literal test, given by the author: one of
+// lits is in every match. It is for patterns whose derived tests are met
+// by most texts.
+func ruleAlso(pattern string, lits ...string) phraseRule {
+	r := rule(pattern)
+	r.clauses = append(r.clauses, phraseLits.register([][]string{lits})...)
+	return r
+}
+
+// digitsBefore is every digit followed by one of suffixes.
+func digitsBefore(suffixes ...string) []string {
+	var out []string
+	for d := '0'; d <= '9'; d++ {
+		for _, s := range suffixes {
+			out = append(out, string(d)+s)
+		}
+	}
+	return out
+}
+
+// digitsAfter is each of prefixes followed by every digit.
+func digitsAfter(prefixes ...string) []string {
+	var out []string
+	for _, p := range prefixes {
+		for d := '0'; d <= '9'; d++ {
+			out = append(out, p+string(d))
+		}
+	}
+	return out
 }
 
 // scanned is a text with the set of phrase literals present in it.
 type scanned struct {
 	text  string
 	found []uint64
+	// starts and white are what the rules' finders read (wordStarts),
+	// found at the first need.
+	starts []int
+	white  int
+}
+
+func (s *scanned) wordStarts() ([]int, int) {
+	if s.starts == nil {
+		s.starts, s.white = wordStarts(s.text)
+	}
+	return s.starts, s.white
 }
 
 func scan(text string) *scanned {
@@ -62,28 +112,57 @@ func (s *scanned) has(id int) bool { return s.found[id>>6]&(1<<(id&63)) != 0 }
 // mayMatch reports whether every clause of the rule has a literal in the
 // text.
 func (r phraseRule) mayMatch(s *scanned) bool {
+	// Every rule is tested on every reply: a plain loop, no closure.
 	for _, c := range r.clauses {
-		if !slices.ContainsFunc(c, s.has) {
+		ok := false
+		for _, id := range c {
+			if s.found[id>>6]&(1<<(id&63)) != 0 {
+				ok = true
+				break
+			}
+		}
+		if !ok {
 			return false
 		}
 	}
 	return true
 }
 
-func (r phraseRule) MatchString(s *scanned) bool { return r.mayMatch(s) && r.re.MatchString(s.text) }
+func (r phraseRule) MatchString(s *scanned) bool {
+	if !r.mayMatch(s) {
+		return false
+	}
+	if r.finder == nil {
+		return r.re.MatchString(s.text)
+	}
+	starts, white := s.wordStarts()
+	return r.finder.match(r.re, s.text, starts, white)
+}
+
+func (r phraseRule) FindStringIndex(s *scanned) []int {
+	if m := r.FindAllStringSubmatchIndex(s, 1); len(m) > 0 {
+		return m[0][:2]
+	}
+	return nil
+}
 
 func (r phraseRule) FindAllStringIndex(s *scanned, n int) [][]int {
-	if !r.mayMatch(s) {
-		return nil
+	m := r.FindAllStringSubmatchIndex(s, n)
+	for i := range m {
+		m[i] = m[i][:2]
 	}
-	return r.re.FindAllStringIndex(s.text, n)
+	return m
 }
 
 func (r phraseRule) FindAllStringSubmatchIndex(s *scanned, n int) [][]int {
 	if !r.mayMatch(s) {
 		return nil
 	}
-	return r.re.FindAllStringSubmatchIndex(s.text, n)
+	if r.finder == nil {
+		return r.re.FindAllStringSubmatchIndex(s.text, n)
+	}
+	starts, white := s.wordStarts()
+	return r.finder.findAll(r.re, s.text, n, starts, white)
 }
 
 // maxLitSet bounds the sets the analysis builds: a finite language larger
@@ -357,6 +436,11 @@ type litIndex struct {
 	nclass int
 	delta  []int32
 	out    [][]int32
+	// step is delta as scan reads it: indexed by a state's row (its number
+	// times nclass) plus a class, it holds the target's row, negated when
+	// literals end at the target. Most bytes end no literal, and then a
+	// step is two loads and no multiplication.
+	step []int32
 }
 
 // phraseLits holds the literals of every phrase rule. Rules register at
@@ -373,6 +457,11 @@ func (x *litIndex) register(sets [][]string) [][]int {
 		}
 		ids := make([]int, 0, len(set))
 		for _, l := range set {
+			if l == "" {
+				// Every text holds it, and scan's marking of the states
+				// where literals end cannot mark the start state.
+				panic("prefilter: empty literal")
+			}
 			id, ok := x.ids[l]
 			if !ok {
 				id = len(x.lits)
@@ -447,6 +536,13 @@ func (x *litIndex) build() {
 			queue = append(queue, t)
 		}
 	}
+	x.step = make([]int32, len(x.delta))
+	for i, t := range x.delta {
+		x.step[i] = t * nc32
+		if len(x.out[t]) > 0 {
+			x.step[i] = -x.step[i]
+		}
+	}
 }
 
 // scan answers the set of literals present in text, as a bitset over their
@@ -455,12 +551,16 @@ func (x *litIndex) scan(text string) []uint64 {
 	x.once.Do(x.build)
 	found := make([]uint64, (len(x.lits)+63)/64)
 	nc := int32(x.nclass) //nolint:gosec // at most 256 byte classes
-	s := int32(0)
+	row := int32(0)
 	for i := 0; i < len(text); i++ {
-		s = x.delta[s*nc+int32(x.class[text[i]])]
-		for _, id := range x.out[s] {
-			found[id>>6] |= 1 << (id & 63)
+		t := x.step[row+int32(x.class[text[i]])]
+		if t < 0 {
+			t = -t
+			for _, id := range x.out[t/nc] {
+				found[id>>6] |= 1 << (id & 63)
+			}
 		}
+		row = t
 	}
 	return found
 }
@@ -511,8 +611,17 @@ func foldString(s string) string {
 // finite language made of case-folded literals matches exactly when the
 // folded text contains one of its strings; any other runs its regexp,
 // after a literal test on the folded text.
+//
+// The literal tests of all alternatives are answered by one scan of the
+// folded text (an automaton of their literals), not a search of the text
+// for each literal: the bounce patterns have some sixty.
 type foldRule struct {
 	alts []foldAlt
+	lits *litIndex
+	// tests are the ids of each alternative's literals in lits: for one of
+	// exact language, a single clause of its strings; for others, its
+	// clauses.
+	tests [][][]int
 }
 
 // A foldAlt matches when its folded text contains one of lits or, without
@@ -522,6 +631,8 @@ type foldAlt struct {
 	lits    []string // the whole folded language, when exact
 	re      *regexp.Regexp
 	clauses [][]string
+	// match, when set, answers for re without it (same answers).
+	match func(string) bool
 }
 
 // MatchString reports whether the alternative matches text; folded is
@@ -534,6 +645,9 @@ func (a foldAlt) MatchString(text, folded string) bool {
 		if !containsAny(folded, c) {
 			return false
 		}
+	}
+	if a.match != nil {
+		return a.match(text)
 	}
 	return a.re.MatchString(text)
 }
@@ -551,21 +665,43 @@ func foldRuleOf(pattern string) foldRule {
 	if p.Op == syntax.OpAlternate {
 		subs = p.Sub
 	}
-	var r foldRule
+	r := foldRule{lits: &litIndex{ids: map[string]int{}}}
 	for _, sub := range subs {
 		if lang, ok := pureLanguage(sub); ok && !slices.Contains(lang, "") {
 			r.alts = append(r.alts, foldAlt{lits: minimalSet(lang)})
+			r.tests = append(r.tests, r.lits.register([][]string{r.alts[len(r.alts)-1].lits}))
 			continue
 		}
-		r.alts = append(r.alts, foldAlt{re: regexp.MustCompile(sub.String()), clauses: analyzer{fold: true}.clauses(sub)})
+		a := foldAlt{re: regexp.MustCompile(sub.String()), clauses: analyzer{fold: true}.clauses(sub)}
+		if slices.ContainsFunc(a.clauses, func(c []string) bool { return len(c) == 0 }) {
+			// register drops empty clauses, which no text passes.
+			panic("prefilter: empty clause in " + pattern)
+		}
+		r.alts = append(r.alts, a)
+		r.tests = append(r.tests, r.lits.register(a.clauses))
 	}
 	return r
 }
 
 // MatchString reports whether the regexp matches text; folded is
-// foldString(text).
+// foldString(text). It answers what the alternatives' MatchString would,
+// in the same order.
 func (r foldRule) MatchString(text, folded string) bool {
-	return slices.ContainsFunc(r.alts, func(a foldAlt) bool { return a.MatchString(text, folded) })
+	found := r.lits.scan(folded)
+	has := func(id int) bool { return found[id>>6]&(1<<(id&63)) != 0 }
+	for i, a := range r.alts {
+		passed := true
+		for _, c := range r.tests[i] {
+			if !slices.ContainsFunc(c, has) {
+				passed = false
+				break
+			}
+		}
+		if passed && (a.re == nil || a.re.MatchString(text)) {
+			return true
+		}
+	}
+	return false
 }
 
 // pureLanguage answers the folded finite language of re when matching re

@@ -2,14 +2,16 @@ package inbox
 
 import (
 	"regexp"
+	"slices"
 	"strings"
+	"unicode/utf8"
 )
 
 // Lines that start the quoted history of a reply, in the forms of common
 // clients and languages. Everything from such a line on is the earlier
 // conversation (our own pitch, usually), which must not sway classification.
 var historyStart = []foldAlt{
-	lineRuleOf(`(?i)^\s*on\s.{4,250}\bwrote:?\s*$`),
+	withMatch(lineRuleOf(onWrotePattern), onWrote),
 	lineRuleOf(`(?i)^\s*-{2,}\s*original message\s*-{2,}`),
 	lineRuleOf(`(?i)^\s*-{2,}\s*(forwarded|reply) message\s*-{2,}`),
 	lineRuleOf(`(?i)^\s*begin forwarded message:`),
@@ -27,6 +29,51 @@ func lineRuleOf(pattern string) foldAlt {
 	return foldAlt{re: regexp.MustCompile(pattern), clauses: analyzer{fold: true}.clauses(parseSimple(pattern))}
 }
 
+// onWrotePattern is the attribution line of most replies ("On Tue, 4 Mar
+// 2025 at 10:12, Dana <d@x.com> wrote:"); onWrote matches it without the
+// regexp, which backtracks over the .{4,250} of each such line.
+const onWrotePattern = `(?i)^\s*on\s.{4,250}\bwrote:?\s*$`
+
+func withMatch(a foldAlt, match func(string) bool) foldAlt {
+	a.match = match
+	return a
+}
+
+// onWrote is onWrotePattern's MatchString. "on" and "wrote" are ASCII
+// letters that fold to ASCII only; the white space after "wrote" and the
+// colon before it can be taken off the end first, since "wrote" is all
+// that may come before them; what lies between "on " and "wrote" is the
+// .{4,250}: 4 to 250 runes (an invalid byte is one) without a newline,
+// the last of which is not a word character (\b before "wrote").
+func onWrote(l string) bool {
+	start := len(l) - len(lineStart(l))
+	if len(l)-start < 3 || lowerASCII(l[start]) != 'o' || lowerASCII(l[start+1]) != 'n' || !isSpaceRE(l[start+2]) {
+		return false
+	}
+	start += 3
+	end := len(l)
+	for end > start && isSpaceRE(l[end-1]) {
+		end--
+	}
+	if end > start && l[end-1] == ':' {
+		end--
+	}
+	if end-len("wrote") < start {
+		return false
+	}
+	end -= len("wrote")
+	for i := range len("wrote") {
+		if lowerASCII(l[end+i]) != "wrote"[i] {
+			return false
+		}
+	}
+	between := l[start:end]
+	if n := utf8.RuneCountInString(between); n < 4 || n > 250 || strings.IndexByte(between, '\n') >= 0 {
+		return false
+	}
+	return !isWordByte(between[len(between)-1])
+}
+
 // An Outlook header block: "From:" followed within a few lines by "Sent:" or
 // "Date:", which marks the start of the quoted message.
 var (
@@ -34,8 +81,58 @@ var (
 	outlookNext = regexp.MustCompile(`(?i)^\s*\*?(sent|date|gesendet|envoyé|enviado|verzonden|to|subject)\s*:`)
 	// "On Mon, 3 Mar 2025 at 10:02, Jane <jane@" + newline + "example.com> wrote:"
 	wroteTail = regexp.MustCompile(`(?i)\bwrote:?\s*$`)
-	onHead    = regexp.MustCompile(`(?i)^\s*on\s`)
 )
+
+// isSpaceRE is the \s of a regexp: ASCII white space without \v.
+func isSpaceRE(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\f' || c == '\r'
+}
+
+// lineStart is l without the white space `^\s*` skips.
+func lineStart(l string) string {
+	i := 0
+	for i < len(l) && isSpaceRE(l[i]) {
+		i++
+	}
+	return l[i:]
+}
+
+// lowerASCII is c lower-cased if it is an ASCII letter.
+func lowerASCII(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}
+
+// startsOn is `(?i)^\s*on\s` on bytes: every line is tested, and o and n
+// fold only to O and N.
+func startsOn(l string) bool {
+	l = lineStart(l)
+	return len(l) >= 3 && lowerASCII(l[0]) == 'o' && lowerASCII(l[1]) == 'n' && isSpaceRE(l[2])
+}
+
+// historyHeads are the first two bytes, lower-cased, that a line matching
+// one of historyStart or outlookFrom can start with after its white space
+// ("On", "-----Original", "Begin", "____", "Le", "Am", "El", "Op", "Il",
+// "From", "Von", "De", "Van"); "*" (outlookFrom's "*From:*") is tested on
+// its own. None of these letters folds to a non-ASCII rune (only k and s
+// do), so the test on bytes is exact.
+var historyHeads = []string{"on", "--", "be", "__", "le", "am", "el", "op", "il", "fr", "vo", "de", "va"}
+
+// mayStartHistory is a necessary condition of isHistoryStart, cheap enough
+// for every line: all its patterns are anchored at the line's start.
+func mayStartHistory(l string) bool {
+	l = lineStart(l)
+	if len(l) < 2 {
+		return false
+	}
+	if l[0] == '*' {
+		return true
+	}
+	a, b := lowerASCII(l[0]), lowerASCII(l[1])
+	return slices.ContainsFunc(historyHeads, func(h string) bool { return h[0] == a && h[1] == b })
+}
 
 // Lines that end the message body: the signature delimiter and mobile
 // footers.
@@ -58,7 +155,7 @@ func StripQuoted(text string) string {
 			break
 		}
 		// A two-line "On ... <addr\naddr> wrote:" attribution.
-		if i+1 < len(lines) && onHead.MatchString(l) && wroteTail.MatchString(lines[i+1]) && len(l) < 250 {
+		if i+1 < len(lines) && len(l) < 250 && startsOn(l) && wroteTail.MatchString(lines[i+1]) {
 			cut = i
 		}
 	}
@@ -87,6 +184,9 @@ var historyHints = []string{"wrote", "original message", "forwarded", "reply mes
 
 func isHistoryStart(lines []string, i int) bool {
 	l := lines[i]
+	if !mayStartHistory(l) {
+		return false
+	}
 	lower := strings.ToLower(l)
 	hinted := false
 	for _, h := range historyHints {
@@ -120,7 +220,7 @@ func keepOwn(lines []string) string {
 	out := make([]string, 0, len(lines))
 	for _, l := range lines {
 		t := strings.TrimSpace(l)
-		if sigDelim.MatchString(l) || sentFooter.MatchString(t) {
+		if (maySigDelim(l) && sigDelim.MatchString(l)) || (mayFooter(t) && sentFooter.MatchString(t)) {
 			break
 		}
 		if strings.HasPrefix(t, ">") {
@@ -129,4 +229,24 @@ func keepOwn(lines []string) string {
 		out = append(out, l)
 	}
 	return strings.TrimSpace(strings.Join(out, "\n"))
+}
+
+// maySigDelim is a necessary condition of sigDelim: the line starts with
+// "--", "—" or "__".
+func maySigDelim(l string) bool {
+	return strings.HasPrefix(l, "--") || strings.HasPrefix(l, "—") || strings.HasPrefix(l, "__")
+}
+
+// mayFooter is a necessary condition of sentFooter on a trimmed line: it
+// starts with the first letter of "sent", "get", "envoyé" or "von", in
+// any case; s also folds to the long s (ſ, whose UTF-8 starts with 0xC5).
+func mayFooter(t string) bool {
+	if t == "" {
+		return false
+	}
+	switch t[0] {
+	case 's', 'S', 0xC5, 'g', 'G', 'e', 'E', 'v', 'V':
+		return true
+	}
+	return false
 }
