@@ -3,6 +3,7 @@ package inbox
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -37,8 +38,14 @@ func FuzzParse(f *testing.F) {
 				t.Fatalf("%s is not storable text: %q", name, s)
 			}
 		}
-		if m.DedupeKey() == "" || m.Hash == "" {
+		if m.DedupeKey() == "" || m.MessageID == "" && len(m.Hash) != 64 {
 			t.Fatal("no dedupe key")
+		}
+		// Read in place or streamed, a message reads the same.
+		if fast, err := parse(raw, true); err == nil {
+			if slow, _ := parse(raw, false); !reflect.DeepEqual(fast, slow) {
+				t.Fatalf("read in place:\n%+v\nstreamed:\n%+v", fast, slow)
+			}
 		}
 		r := ClassifyRules(m)
 		if !slices.Contains(models.ReplyTags, r.Tag) {

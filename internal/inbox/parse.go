@@ -81,7 +81,7 @@ type Message struct {
 	Parsed     bool
 	ParseError string
 	// Hash is the SHA-256 of the raw bytes, the dedupe key of a message
-	// without a Message-ID.
+	// without a Message-ID; empty when it has one.
 	Hash string
 }
 
@@ -130,25 +130,53 @@ func init() {
 // read is reported in Parsed and ParseError, and a message that is not MIME
 // at all keeps its first bytes as Text so a person can read it.
 func Parse(raw []byte) *Message {
-	sum := sha256.Sum256(raw)
-	m := &Message{Hash: hex.EncodeToString(sum[:]), Parsed: true}
-	e, err := message.Read(bytes.NewReader(raw))
+	m, err := parse(raw, true)
+	if err != nil {
+		m, _ = parse(raw, false)
+	}
+	return m
+}
+
+// parse reads raw in place (inPlace, see fastparse.go), which answers
+// errSlowPath for a message it does not take, or with go-message's
+// streaming reader, which never fails.
+func parse(raw []byte, inPlace bool) (*Message, error) {
+	m := &Message{Parsed: true}
+	var (
+		e    *message.Entity
+		body []byte
+		err  error
+	)
+	if inPlace {
+		h, b, herr := splitHeader(raw)
+		if herr != nil {
+			return nil, herr
+		}
+		body = b
+		e, err = message.New(message.Header{Header: h}, bytes.NewReader(b))
+	} else {
+		e, err = message.Read(bytes.NewReader(raw))
+	}
 	if err != nil && (e == nil || !message.IsUnknownCharset(err) && !message.IsUnknownEncoding(err)) {
 		m.Parsed = false
 		m.ParseError = "header: " + err.Error()
 		salvageHeaders(m, raw)
 		m.Text = rawText(raw)
 		m.Reply = m.Text
-		return m
+		m.setHash(raw)
+		return m, nil
 	}
 	readHeaders(m, mail.Header{Header: e.Header})
-	p := &walker{m: m}
+	p := &walker{m: m, inPlace: inPlace}
 	if err != nil {
 		// A top-level body with an unknown charset or encoding: read it as
 		// it is rather than losing it.
 		p.note(err)
 	}
-	if werr := p.walk(e, 0, false); werr != nil {
+	if werr := p.walk(e, body, 0, false); werr != nil {
+		if errors.Is(werr, errSlowPath) {
+			return nil, werr
+		}
 		p.note(werr)
 	}
 	p.finish()
@@ -158,7 +186,17 @@ func Parse(raw []byte) *Message {
 		m.Text = rawText(bodyOf(raw))
 	}
 	m.Reply = StripQuoted(m.Text)
-	return m
+	m.setHash(raw)
+	return m, nil
+}
+
+// setHash sets Hash, the dedupe key of a message without a Message-ID
+// (hashing every message cost more than some steps of parsing it).
+func (m *Message) setHash(raw []byte) {
+	if m.MessageID == "" {
+		sum := sha256.Sum256(raw)
+		m.Hash = hex.EncodeToString(sum[:])
+	}
 }
 
 func readHeaders(m *Message, h mail.Header) {
@@ -367,7 +405,10 @@ func toUTF8(b []byte) string {
 
 // walker collects the readable parts of a MIME tree.
 type walker struct {
-	m         *Message
+	m *Message
+	// inPlace is set when the message is read in place: walk gets each
+	// entity's undecoded body too.
+	inPlace   bool
 	plain     []string
 	html      []string
 	textBytes int
@@ -383,9 +424,10 @@ func (w *walker) note(err error) {
 	}
 }
 
-// walk visits e; inReport is set below a multipart/report, whose embedded
-// message is the bounced original rather than an attachment.
-func (w *walker) walk(e *message.Entity, depth int, inReport bool) error {
+// walk visits e, whose undecoded body is raw when read in place; inReport
+// is set below a multipart/report, whose embedded message is the bounced
+// original rather than an attachment.
+func (w *walker) walk(e *message.Entity, raw []byte, depth int, inReport bool) error {
 	mt, params, cterr := e.Header.ContentType()
 	if cterr != nil {
 		// An unreadable Content-Type means text/plain (RFC 2045 §5.2).
@@ -398,14 +440,17 @@ func (w *walker) walk(e *message.Entity, depth int, inReport bool) error {
 		if params["boundary"] == "" {
 			// A multipart without a boundary cannot be split; read it as
 			// text so its words are not lost.
-			return w.text(e, "text/plain")
+			return w.text(e, raw, "text/plain")
 		}
-		mr := e.MultipartReader()
+		next := w.parts(e, raw, params["boundary"])
 		report := inReport || mt == "multipart/report"
 		for {
-			part, err := mr.NextPart()
+			part, partRaw, err := next()
 			if errors.Is(err, io.EOF) {
 				return nil
+			}
+			if errors.Is(err, errSlowPath) {
+				return err
 			}
 			if err != nil && part == nil {
 				return fmt.Errorf("multipart: %w", err)
@@ -417,7 +462,7 @@ func (w *walker) walk(e *message.Entity, depth int, inReport bool) error {
 			if w.partsSeen > maxParts {
 				return fmt.Errorf("more than %d MIME parts", maxParts)
 			}
-			if err := w.walk(part, depth+1, report); err != nil {
+			if err := w.walk(part, partRaw, depth+1, report); err != nil {
 				return err
 			}
 		}
@@ -443,10 +488,42 @@ func (w *walker) walk(e *message.Entity, depth int, inReport bool) error {
 		w.m.Attachments++
 		return nil
 	case mt == "text/plain" || mt == "text/html" || mt == "text/enriched":
-		return w.text(e, mt)
+		return w.text(e, raw, mt)
 	default:
 		w.m.Attachments++
 		return nil
+	}
+}
+
+// parts iterates over the parts of multipart e: with go-message's reader,
+// or in place over raw. Each part comes with its undecoded body when read
+// in place; the end is io.EOF.
+func (w *walker) parts(e *message.Entity, raw []byte, boundary string) func() (*message.Entity, []byte, error) {
+	if !w.inPlace {
+		mr := e.MultipartReader()
+		return func() (*message.Entity, []byte, error) {
+			part, err := mr.NextPart()
+			return part, nil, err
+		}
+	}
+	sp := newPartSplitter(raw, boundary)
+	return func() (*message.Entity, []byte, error) {
+		b, done, err := sp.next()
+		if done {
+			return nil, nil, io.EOF
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		h, body, err := splitHeader(b)
+		if err != nil {
+			return nil, nil, err
+		}
+		if body, err = sp.endBody(body); err != nil {
+			return nil, nil, err
+		}
+		part, err := message.New(message.Header{Header: h}, bytes.NewReader(body))
+		return part, body, err
 	}
 }
 
@@ -466,7 +543,7 @@ func (w *walker) embedded(e *message.Entity) {
 	}
 }
 
-func (w *walker) text(e *message.Entity, mt string) error {
+func (w *walker) text(e *message.Entity, raw []byte, mt string) error {
 	if mt == "text/html" && len(w.plain) > 0 {
 		// The plain alternative is what is read; rendering the HTML one too
 		// would be wasted work.
@@ -476,7 +553,7 @@ func (w *walker) text(e *message.Entity, mt string) error {
 	if room <= 0 {
 		return nil
 	}
-	b, err := io.ReadAll(io.LimitReader(e.Body, int64(min(room, maxTextBytes))))
+	b, err := readHinted(e.Body, min(room, maxTextBytes), len(raw))
 	if err != nil {
 		// Keep what was decoded before the damage (bad base64, cut message).
 		w.note(fmt.Errorf("%s part: %w", mt, err))
