@@ -107,8 +107,6 @@ func scan(text string) *scanned {
 	return &scanned{text: text, found: phraseLits.scan(text)}
 }
 
-func (s *scanned) has(id int) bool { return s.found[id>>6]&(1<<(id&63)) != 0 }
-
 // mayMatch reports whether every clause of the rule has a literal in the
 // text.
 func (r phraseRule) mayMatch(s *scanned) bool {

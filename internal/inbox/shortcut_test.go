@@ -211,8 +211,10 @@ func TestFoldRuleShortcut(t *testing.T) {
 func TestPhraseRuleTests(t *testing.T) {
 	t.Parallel()
 	var rules []phraseRule
-	for _, rs := range [][]phraseRule{unsubRules, notInterestedRules, payWordRules, payAmountRules, interestedStrong,
-		interestedMild, referralRules, hedgeRules, oooRules} {
+	for _, rs := range [][]phraseRule{
+		unsubRules, notInterestedRules, payWordRules, payAmountRules, interestedStrong,
+		interestedMild, referralRules, hedgeRules, oooRules,
+	} {
 		rules = append(rules, rs...)
 	}
 	for _, d := range dateRules {
@@ -272,8 +274,10 @@ func TestStartFinders(t *testing.T) {
 		}
 		rules = append(rules, d.re)
 	}
-	for _, rs := range [][]phraseRule{unsubRules, notInterestedRules, payWordRules, payAmountRules, interestedStrong,
-		interestedMild, referralRules, hedgeRules, oooRules} {
+	for _, rs := range [][]phraseRule{
+		unsubRules, notInterestedRules, payWordRules, payAmountRules, interestedStrong,
+		interestedMild, referralRules, hedgeRules, oooRules,
+	} {
 		for _, p := range rs {
 			if p.finder != nil {
 				rules = append(rules, p)

@@ -336,24 +336,20 @@ func maxMatchLen(re *syntax.Regexp, white int) int {
 		return utf8.RuneLen(re.Rune[len(re.Rune)-1])
 	case syntax.OpCapture, syntax.OpQuest:
 		return maxMatchLen(re.Sub[0], white)
-	case syntax.OpConcat:
+	case syntax.OpConcat, syntax.OpAlternate:
+		// A sequence is as long as its parts together, a choice as its
+		// longest branch.
 		n := 0
 		for _, sub := range re.Sub {
 			m := maxMatchLen(sub, white)
 			if m < 0 {
 				return -1
 			}
-			n += m
-		}
-		return n
-	case syntax.OpAlternate:
-		n := 0
-		for _, sub := range re.Sub {
-			m := maxMatchLen(sub, white)
-			if m < 0 {
-				return -1
+			if re.Op == syntax.OpConcat {
+				n += m
+			} else {
+				n = max(n, m)
 			}
-			n = max(n, m)
 		}
 		return n
 	case syntax.OpStar, syntax.OpPlus:
