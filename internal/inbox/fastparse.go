@@ -96,7 +96,7 @@ func splitHeader(b []byte) (textproto.Header, []byte, error) {
 		if colon < 0 {
 			return h, nil, errSlowPath
 		}
-		key := bytes.TrimFunc(kv[:colon], func(r rune) bool { return r == ' ' || r == '\t' })
+		key := bytes.Trim(kv[:colon], " \t")
 		if len(key) == 0 {
 			return h, nil, errSlowPath
 		}

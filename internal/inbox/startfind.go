@@ -91,26 +91,8 @@ func newStartFinder(pattern string) *startFinder {
 // matchString answers re.MatchString(text) for a short text, finding the
 // word starts itself.
 func (f *startFinder) matchString(re *regexp.Regexp, text string) bool {
-	white, run := 0, 0
-	for i := 0; i < len(text); i++ {
-		switch text[i] {
-		case ' ', '\t', '\n', '\v', '\f', '\r':
-			run++
-			white = max(white, run)
-		default:
-			run = 0
-		}
-	}
-	if white > maxWhiteRun {
-		return re.MatchString(text)
-	}
-	reach := f.maxLen[white] + utf8.UTFMax
-	for c := 0; c < len(text); c++ {
-		if (c == 0 || !isWordByte(text[c-1])) && f.startsAt(text[c:]) && f.anchored.MatchString(text[c:min(len(text), c+reach)]) {
-			return true
-		}
-	}
-	return false
+	starts, white := wordStarts(text)
+	return f.match(re, text, starts, white)
 }
 
 // match answers re.MatchString(text), with the arguments of findAll.
@@ -189,11 +171,10 @@ func wordStarts(text string) (pos []int, white int) {
 		if !isWordByte(c) {
 			pos = append(pos, i+1)
 		}
-		switch c {
-		case ' ', '\t', '\n', '\v', '\f', '\r':
+		if asciiSpace(c) {
 			run++
 			white = max(white, run)
-		default:
+		} else {
 			run = 0
 		}
 	}

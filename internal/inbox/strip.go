@@ -46,11 +46,10 @@ func withMatch(a foldAlt, match func(string) bool) foldAlt {
 // .{4,250}: 4 to 250 runes (an invalid byte is one) without a newline,
 // the last of which is not a word character (\b before "wrote").
 func onWrote(l string) bool {
-	start := len(l) - len(lineStart(l))
-	if len(l)-start < 3 || lowerASCII(l[start]) != 'o' || lowerASCII(l[start+1]) != 'n' || !isSpaceRE(l[start+2]) {
+	if !startsOn(l) {
 		return false
 	}
-	start += 3
+	start := len(l) - len(lineStart(l)) + len("on ")
 	end := len(l)
 	for end > start && isSpaceRE(l[end-1]) {
 		end--
