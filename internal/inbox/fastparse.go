@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"strings"
 
+	"github.com/emersion/go-message"
 	"github.com/emersion/go-message/textproto"
 )
 
@@ -238,6 +240,125 @@ func (s *partSplitter) endBody(body []byte) ([]byte, error) {
 			return s.data[start:at], nil
 		}
 		from = at + len(s.nlDash)
+	}
+}
+
+// part is one MIME entity on its way through walk: its header, its
+// Content-Type read once (as go-message reads it: the raw value when it
+// does not parse, and cterr), and its body. Read in place, the body is the
+// undecoded bytes, decoded by text without a reader where go-message would
+// do no more than the transfer encoding; go-message's entity is built only
+// when a step needs its reader (and at once when it has an unknown
+// encoding or charset to report). Streamed, the body is go-message's.
+type part struct {
+	h       message.Header
+	mt      string
+	params  map[string]string
+	cterr   error
+	inPlace bool
+	raw     []byte
+	e       *message.Entity
+}
+
+// partInPlace is a part read in place, answering the error message.New
+// gives it.
+func partInPlace(h message.Header, raw []byte) (*part, error) {
+	p := &part{h: h, raw: raw, inPlace: true}
+	p.mt, p.params, p.cterr = h.ContentType()
+	// message.New decodes the transfer encoding of all but multiparts, and
+	// the charset of text/* when one is named.
+	if !strings.HasPrefix(p.mt, "multipart/") && !knownEncoding(h.Get("Content-Transfer-Encoding")) ||
+		strings.HasPrefix(p.mt, "text/") && !plainCharset(p.params) {
+		var err error
+		p.e, err = message.New(h, bytes.NewReader(raw))
+		return p, err
+	}
+	return p, nil
+}
+
+func streamedPart(e *message.Entity) *part {
+	p := &part{h: e.Header, e: e}
+	p.mt, p.params, p.cterr = e.Header.ContentType()
+	return p
+}
+
+func knownEncoding(enc string) bool {
+	switch strings.ToLower(enc) {
+	case "quoted-printable", "base64", "7bit", "8bit", "binary", "":
+		return true
+	}
+	return false
+}
+
+// plainCharset reports whether go-message reads the charset named in
+// params as it is.
+func plainCharset(params map[string]string) bool {
+	ch, ok := params["charset"]
+	if !ok {
+		return true
+	}
+	ch = strings.ToLower(ch)
+	return ch == "utf-8" || ch == "us-ascii"
+}
+
+// body is the decoding reader of the part.
+func (p *part) body() io.Reader {
+	if p.e == nil {
+		// partInPlace built every part message.New reports on: this one
+		// has no error to give.
+		p.e, _ = message.New(p.h, bytes.NewReader(p.raw))
+	}
+	return p.e.Body
+}
+
+// text reads the decoded body, up to limit bytes, as readHinted reads
+// go-message's reader: in place without it for the usual encodings.
+func (p *part) text(limit int) ([]byte, error) {
+	if p.inPlace && p.e == nil {
+		enc := strings.ToLower(p.h.Get("Content-Transfer-Encoding"))
+		if strings.HasPrefix(p.mt, "multipart/") {
+			enc = "" // go-message leaves a multipart's body as it is
+		}
+		switch enc {
+		case "quoted-printable":
+			return decodeQP(p.raw, limit)
+		case "7bit", "8bit", "binary", "":
+			return p.raw[:min(len(p.raw), limit)], nil
+		}
+	}
+	return readHinted(p.body(), limit, len(p.raw))
+}
+
+// parts iterates over the parts of a multipart: in place over its body,
+// or with go-message's reader. The end is io.EOF.
+func (p *part) parts(boundary string) func() (*part, error) {
+	if !p.inPlace {
+		mr := p.e.MultipartReader()
+		return func() (*part, error) {
+			e, err := mr.NextPart()
+			if e == nil {
+				return nil, err
+			}
+			return streamedPart(e), err
+		}
+	}
+	sp := newPartSplitter(p.raw, boundary)
+	return func() (*part, error) {
+		b, done, err := sp.next()
+		if done {
+			return nil, io.EOF
+		}
+		if err != nil {
+			return nil, err
+		}
+		h, body, err := splitHeader(b)
+		if err != nil {
+			return nil, err
+		}
+		if body, err = sp.endBody(body); err != nil {
+			return nil, err
+		}
+		return partInPlace(message.Header{Header: h}, body)
 	}
 }
 

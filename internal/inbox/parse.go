@@ -143,21 +143,22 @@ func Parse(raw []byte) *Message {
 func parse(raw []byte, inPlace bool) (*Message, error) {
 	m := &Message{Parsed: true}
 	var (
-		e    *message.Entity
-		body []byte
-		err  error
+		top *part
+		err error
 	)
 	if inPlace {
-		h, b, herr := splitHeader(raw)
+		h, body, herr := splitHeader(raw)
 		if herr != nil {
 			return nil, herr
 		}
-		body = b
-		e, err = message.New(message.Header{Header: h}, bytes.NewReader(b))
+		top, err = partInPlace(message.Header{Header: h}, body)
 	} else {
-		e, err = message.Read(bytes.NewReader(raw))
+		var e *message.Entity
+		if e, err = message.Read(bytes.NewReader(raw)); e != nil {
+			top = streamedPart(e)
+		}
 	}
-	if err != nil && (e == nil || !message.IsUnknownCharset(err) && !message.IsUnknownEncoding(err)) {
+	if err != nil && (top == nil || !message.IsUnknownCharset(err) && !message.IsUnknownEncoding(err)) {
 		m.Parsed = false
 		m.ParseError = "header: " + err.Error()
 		salvageHeaders(m, raw)
@@ -166,14 +167,14 @@ func parse(raw []byte, inPlace bool) (*Message, error) {
 		m.setHash(raw)
 		return m, nil
 	}
-	readHeaders(m, mail.Header{Header: e.Header})
-	p := &walker{m: m, inPlace: inPlace}
+	readHeaders(m, mail.Header{Header: top.h})
+	p := &walker{m: m}
 	if err != nil {
 		// A top-level body with an unknown charset or encoding: read it as
 		// it is rather than losing it.
 		p.note(err)
 	}
-	if werr := p.walk(e, body, 0, false); werr != nil {
+	if werr := p.walk(top, 0, false); werr != nil {
 		if errors.Is(werr, errSlowPath) {
 			return nil, werr
 		}
@@ -405,10 +406,7 @@ func toUTF8(b []byte) string {
 
 // walker collects the readable parts of a MIME tree.
 type walker struct {
-	m *Message
-	// inPlace is set when the message is read in place: walk gets each
-	// entity's undecoded body too.
-	inPlace   bool
+	m         *Message
 	plain     []string
 	html      []string
 	textBytes int
@@ -424,12 +422,11 @@ func (w *walker) note(err error) {
 	}
 }
 
-// walk visits e, whose undecoded body is raw when read in place; inReport
-// is set below a multipart/report, whose embedded message is the bounced
-// original rather than an attachment.
-func (w *walker) walk(e *message.Entity, raw []byte, depth int, inReport bool) error {
-	mt, params, cterr := e.Header.ContentType()
-	if cterr != nil {
+// walk visits p; inReport is set below a multipart/report, whose embedded
+// message is the bounced original rather than an attachment.
+func (w *walker) walk(p *part, depth int, inReport bool) error {
+	mt, params := p.mt, p.params
+	if p.cterr != nil {
 		// An unreadable Content-Type means text/plain (RFC 2045 §5.2).
 		mt, params = "text/plain", map[string]string{}
 	}
@@ -440,12 +437,12 @@ func (w *walker) walk(e *message.Entity, raw []byte, depth int, inReport bool) e
 		if params["boundary"] == "" {
 			// A multipart without a boundary cannot be split; read it as
 			// text so its words are not lost.
-			return w.text(e, raw, "text/plain")
+			return w.text(p, "text/plain")
 		}
-		next := w.parts(e, raw, params["boundary"])
+		next := p.parts(params["boundary"])
 		report := inReport || mt == "multipart/report"
 		for {
-			part, partRaw, err := next()
+			part, err := next()
 			if errors.Is(err, io.EOF) {
 				return nil
 			}
@@ -462,16 +459,16 @@ func (w *walker) walk(e *message.Entity, raw []byte, depth int, inReport bool) e
 			if w.partsSeen > maxParts {
 				return fmt.Errorf("more than %d MIME parts", maxParts)
 			}
-			if err := w.walk(part, partRaw, depth+1, report); err != nil {
+			if err := w.walk(part, depth+1, report); err != nil {
 				return err
 			}
 		}
 	}
-	disp, dparams, _ := e.Header.ContentDisposition()
+	disp, dparams, _ := p.h.ContentDisposition()
 	attachment := disp == "attachment" || (dparams["filename"] != "" && !strings.HasPrefix(mt, "text/"))
 	switch {
 	case mt == "message/delivery-status" || mt == "message/global-delivery-status":
-		b, err := io.ReadAll(io.LimitReader(e.Body, maxReportBytes))
+		b, err := io.ReadAll(io.LimitReader(p.body(), maxReportBytes))
 		if err != nil {
 			w.note(err)
 		}
@@ -479,7 +476,7 @@ func (w *walker) walk(e *message.Entity, raw []byte, depth int, inReport bool) e
 		return nil
 	case mt == "message/rfc822" || mt == "message/global" || mt == "text/rfc822-headers" ||
 		mt == "message/rfc822-headers" || mt == "message/global-headers":
-		w.embedded(e)
+		w.embedded(p.body())
 		if !inReport {
 			w.m.Attachments++
 		}
@@ -488,49 +485,17 @@ func (w *walker) walk(e *message.Entity, raw []byte, depth int, inReport bool) e
 		w.m.Attachments++
 		return nil
 	case mt == "text/plain" || mt == "text/html" || mt == "text/enriched":
-		return w.text(e, raw, mt)
+		return w.text(p, mt)
 	default:
 		w.m.Attachments++
 		return nil
 	}
 }
 
-// parts iterates over the parts of multipart e: with go-message's reader,
-// or in place over raw. Each part comes with its undecoded body when read
-// in place; the end is io.EOF.
-func (w *walker) parts(e *message.Entity, raw []byte, boundary string) func() (*message.Entity, []byte, error) {
-	if !w.inPlace {
-		mr := e.MultipartReader()
-		return func() (*message.Entity, []byte, error) {
-			part, err := mr.NextPart()
-			return part, nil, err
-		}
-	}
-	sp := newPartSplitter(raw, boundary)
-	return func() (*message.Entity, []byte, error) {
-		b, done, err := sp.next()
-		if done {
-			return nil, nil, io.EOF
-		}
-		if err != nil {
-			return nil, nil, err
-		}
-		h, body, err := splitHeader(b)
-		if err != nil {
-			return nil, nil, err
-		}
-		if body, err = sp.endBody(body); err != nil {
-			return nil, nil, err
-		}
-		part, err := message.New(message.Header{Header: h}, bytes.NewReader(body))
-		return part, body, err
-	}
-}
-
 // embedded reads the header of an attached message: the original of a
 // bounce names itself there.
-func (w *walker) embedded(e *message.Entity) {
-	br := bufio.NewReader(io.LimitReader(e.Body, maxReportBytes))
+func (w *walker) embedded(body io.Reader) {
+	br := bufio.NewReader(io.LimitReader(body, maxReportBytes))
 	h, err := textproto.ReadHeader(br)
 	if err != nil && h.Len() == 0 {
 		return
@@ -543,7 +508,7 @@ func (w *walker) embedded(e *message.Entity) {
 	}
 }
 
-func (w *walker) text(e *message.Entity, raw []byte, mt string) error {
+func (w *walker) text(p *part, mt string) error {
 	if mt == "text/html" && len(w.plain) > 0 {
 		// The plain alternative is what is read; rendering the HTML one too
 		// would be wasted work.
@@ -553,7 +518,7 @@ func (w *walker) text(e *message.Entity, raw []byte, mt string) error {
 	if room <= 0 {
 		return nil
 	}
-	b, err := readHinted(e.Body, min(room, maxTextBytes), len(raw))
+	b, err := p.text(min(room, maxTextBytes))
 	if err != nil {
 		// Keep what was decoded before the damage (bad base64, cut message).
 		w.note(fmt.Errorf("%s part: %w", mt, err))

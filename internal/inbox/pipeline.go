@@ -257,10 +257,12 @@ func (p *Pipeline) prepareGroup(ctx context.Context, ps *Parsed, idx []int, user
 			items[j].res = ps.res[i]
 		}
 	}
-	// Deduplicate against the database and within the batch; duplicates
-	// are neither classified nor matched again (a classifier may be a paid
-	// API).
-	first := map[string]int{}
+	// Deduplicate within the batch, and against the database when the
+	// classifier is still to run: a duplicate is not classified again (a
+	// classifier may be a paid API). With the rules, classified already,
+	// the insert's conflict on the dedupe key finds what was stored (see
+	// Commit): one query fewer per page, and a duplicate is rare.
+	first := make(map[string]int, len(items))
 	var keys []string
 	for j := range items {
 		if k, ok := first[items[j].key]; ok {
@@ -270,11 +272,12 @@ func (p *Pipeline) prepareGroup(ctx context.Context, ps *Parsed, idx []int, user
 		first[items[j].key] = j
 		keys = append(keys, items[j].key)
 	}
-	stored, err := store.ExistingReplies(ctx, p.DB, keys)
-	if err != nil {
-		return err
-	}
+	stored := map[string]models.Reply{}
 	if ps.res == nil {
+		var err error
+		if stored, err = store.ExistingReplies(ctx, p.DB, keys); err != nil {
+			return err
+		}
 		if err := p.parallel(ctx, len(items), func(ctx context.Context, j int) error {
 			if _, dup := stored[items[j].key]; !dup && items[j].dupOf < 0 {
 				items[j].res = p.classify(ctx, items[j].m)
