@@ -15,7 +15,8 @@ FUZZ_TARGETS := \
 	./models:FuzzNormalizeURL \
 	./models:FuzzRender \
 	./api:FuzzValidateLead \
-	./internal/inbox:FuzzParse
+	./internal/inbox:FuzzParse \
+	./internal/inbox:FuzzDecodeQP
 
 .PHONY: build run dev test test-go fuzz bench lint tools env-example clean
 

@@ -85,6 +85,13 @@ func TestFastParseMatchesReader(t *testing.T) {
 		{"unknown charset", mp(`text/plain; charset=x-unknown`, "still text\n"), true},
 		{"unknown transfer encoding", head + "Content-Transfer-Encoding: x-uu\n\nbegin 644\n", true},
 		{"broken base64", head + "Content-Transfer-Encoding: base64\n\nSGVsbG8gd29ybGQ=!!!*\n", true},
+		{"quoted-printable with a bad escape", head + "Content-Transfer-Encoding: quoted-printable\n\nFine =E2=80=93 then =\rbroken\n", true},
+		{"quoted-printable, literal equals", head + "Content-Transfer-Encoding: Quoted-Printable\n\n2+2 =4 and =ZZ=\n", true},
+		{"quoted-printable line past 4 KB", head + "Content-Transfer-Encoding: quoted-printable\n\n" + strings.Repeat("long ", 1000) + "\nafter\n", true},
+		{"quoted-printable in US-ASCII with 8-bit bytes", mp(`text/plain; charset="US-ASCII"`, "caf\xe9 =E9\n"), true},
+		{"quoted-printable multipart, encoding ignored", head + "Content-Type: multipart/mixed; boundary=\"q\n" +
+			"Content-Transfer-Encoding: quoted-printable\n\n=41 stays\n", true},
+		{"8bit part in a multipart", mp(`multipart/mixed; boundary=q`, "--q\nContent-Transfer-Encoding: 8bit\n\nna\xc3\xafve\n--q--\n"), true},
 	}
 	for _, tt := range cases {
 		if got := sameEitherWay(t, tt.name, []byte(tt.raw)); got != tt.inPlace {
