@@ -3,6 +3,7 @@ package inbox
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 )
@@ -48,7 +49,7 @@ func decodeQP(src []byte, limit int) ([]byte, error) {
 			after := bytes.TrimLeft(chunk[len(trimmed):], " \t")
 			line = line[:len(line)-1]
 			if !bytes.HasPrefix(after, []byte("\n")) && !bytes.HasPrefix(after, []byte("\r\n")) &&
-				(len(after) != 0 || len(line) == 0 || rerr != io.EOF) {
+				(len(after) != 0 || len(line) == 0 || !errors.Is(rerr, io.EOF)) {
 				rerr = fmt.Errorf("quotedprintable: invalid bytes after =: %q", after)
 			}
 		} else if hasLF {
@@ -82,7 +83,7 @@ func decodeQP(src []byte, limit int) ([]byte, error) {
 			out = append(out, c)
 			line = line[1:]
 		}
-		if rerr == io.EOF {
+		if errors.Is(rerr, io.EOF) {
 			return out, nil
 		}
 		if rerr != nil {
