@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -147,10 +148,17 @@ func TestSendStepOutcomes(t *testing.T) {
 		if !strings.Contains(string(m.Raw), "<p>Hi Ed</p>") || m.Subject != "Hello Blog" {
 			t.Errorf("message %q", m.Raw)
 		}
-		// The same step again answers from the ledger; nothing is sent.
+		// The same step again (a retry after a crash) answers from the
+		// ledger; nothing is sent, and the plan is still the campaign's (the
+		// lead workflow adopts it: a default plan once moved a follow-up
+		// days later and into another window).
+		first := res
 		res, err = f.acts.SendStep(ctx, workflows.SendRequest{CampaignID: f.camp.ID, LeadID: ok.ID})
 		if err != nil || res.Outcome != workflows.OutcomeSent || srv.Count() != 1 {
 			t.Fatalf("second send: %+v %v (%d messages)", res, err, srv.Count())
+		}
+		if !reflect.DeepEqual(res.Plan, first.Plan) || res.SentAt.Sub(first.SentAt).Abs() > time.Second || res.Status != models.StatusContacted {
+			t.Errorf("second send answered plan %+v sent %v status %s, want plan %+v sent %v", res.Plan, res.SentAt, res.Status, first.Plan, first.SentAt)
 		}
 
 		// 550: non-retryable, bounced, suppressed, slot kept.
@@ -269,10 +277,14 @@ func TestSendStepConnectionLostAfterDataIsUnknown(t *testing.T) {
 		if counterValue(metrics.UnknownSendsTotal) != before+1 {
 			t.Error("unknown send not counted")
 		}
-		// Never sent again.
+		// Never sent again; the plan is still the campaign's.
+		first := res
 		res, err = f.acts.SendStep(ctx, workflows.SendRequest{CampaignID: f.camp.ID, LeadID: l.ID})
 		if err != nil || res.Outcome != workflows.OutcomeUnknown {
 			t.Fatalf("second try: %+v %v", res, err)
+		}
+		if !reflect.DeepEqual(res.Plan, first.Plan) {
+			t.Errorf("second try answered plan %+v, want %+v", res.Plan, first.Plan)
 		}
 		if counterValue(metrics.UnknownSendsTotal) != before+1 {
 			t.Error("an already unknown send counted twice")

@@ -171,6 +171,11 @@ func beginSendTx(tx *gorm.DB, r SendRequest) (SendDecision, error) {
 		return d, fmt.Errorf("load campaign: %w", err)
 	}
 	d.Campaign = c
+	// Every answer carries the campaign's settings: the lead workflow takes
+	// its plan (delays, window) from them, also when the step was decided
+	// before (a retry after a crash) and is only reported again.
+	settings := c.Settings.Normalized()
+	d.Settings = settings
 
 	var row attemptRow
 	found := true
@@ -212,8 +217,6 @@ func beginSendTx(tx *gorm.DB, r SendRequest) (SendDecision, error) {
 		return d, fmt.Errorf("load lead: %w", err)
 	}
 	d.Lead, d.LeadStatus = l, l.Status
-	settings := c.Settings.Normalized()
-	d.Settings = settings
 	steps, err := sequenceSteps(tx, c.UserID, settings)
 	if err != nil {
 		return d, err
