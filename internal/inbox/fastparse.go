@@ -257,7 +257,10 @@ type part struct {
 	cterr   error
 	inPlace bool
 	raw     []byte
-	e       *message.Entity
+	// enc is the transfer encoding go-message decodes, lower-case: none
+	// for a multipart (go-message leaves its body as it is).
+	enc string
+	e   *message.Entity
 }
 
 // partInPlace is a part read in place, answering the error message.New
@@ -267,8 +270,10 @@ func partInPlace(h message.Header, raw []byte) (*part, error) {
 	p.mt, p.params, p.cterr = h.ContentType()
 	// message.New decodes the transfer encoding of all but multiparts, and
 	// the charset of text/* when one is named.
-	if !strings.HasPrefix(p.mt, "multipart/") && !knownEncoding(h.Get("Content-Transfer-Encoding")) ||
-		strings.HasPrefix(p.mt, "text/") && !plainCharset(p.params) {
+	if !strings.HasPrefix(p.mt, "multipart/") {
+		p.enc = strings.ToLower(h.Get("Content-Transfer-Encoding"))
+	}
+	if !knownEncoding(p.enc) || strings.HasPrefix(p.mt, "text/") && !plainCharset(p.params) {
 		var err error
 		p.e, err = message.New(h, bytes.NewReader(raw))
 		return p, err
@@ -282,8 +287,9 @@ func streamedPart(e *message.Entity) *part {
 	return p
 }
 
+// knownEncoding reports whether go-message decodes enc (lower-case).
 func knownEncoding(enc string) bool {
-	switch strings.ToLower(enc) {
+	switch enc {
 	case "quoted-printable", "base64", "7bit", "8bit", "binary", "":
 		return true
 	}
@@ -315,11 +321,7 @@ func (p *part) body() io.Reader {
 // go-message's reader: in place without it for the usual encodings.
 func (p *part) text(limit int) ([]byte, error) {
 	if p.inPlace && p.e == nil {
-		enc := strings.ToLower(p.h.Get("Content-Transfer-Encoding"))
-		if strings.HasPrefix(p.mt, "multipart/") {
-			enc = "" // go-message leaves a multipart's body as it is
-		}
-		switch enc {
+		switch p.enc {
 		case "quoted-printable":
 			return decodeQP(p.raw, limit)
 		case "7bit", "8bit", "binary", "":

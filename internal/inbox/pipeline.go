@@ -272,7 +272,7 @@ func (p *Pipeline) prepareGroup(ctx context.Context, ps *Parsed, idx []int, user
 		first[items[j].key] = j
 		keys = append(keys, items[j].key)
 	}
-	stored := map[string]models.Reply{}
+	var stored map[string]models.Reply // read only: nil finds nothing
 	if ps.res == nil {
 		var err error
 		if stored, err = store.ExistingReplies(ctx, p.DB, keys); err != nil {
