@@ -98,6 +98,39 @@ func TestProcessScopedToUser(t *testing.T) {
 	})
 }
 
+// A reply without thread headers matches the latest e-mail to its sender
+// whatever the case of either address: a lead entered as Jane.Doe@... who
+// answers from jane.doe@... asking to be removed is matched and suppressed.
+func TestProcessMatchesSenderCaseInsensitively(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *gorm.DB) {
+		ctx := context.Background()
+		w := newWorld(t, db, 2)
+		if err := db.Model(&models.Attempt{}).Where("id = ?", w.sent[0].ID).Update("recipient", "Jane.Doe@Site0.example").Error; err != nil {
+			t.Fatal(err)
+		}
+		p := &Pipeline{DB: db}
+		for _, c := range []struct{ from, want string }{
+			{"jane.doe@site0.example", w.leads[0].ID},
+			{"JANE.DOE@SITE0.EXAMPLE", w.leads[0].ID},
+			{"LEAD1@site1.example", w.leads[1].ID},
+		} {
+			raw := reply("case-"+c.from+"@mail.example", c.from, "stop", "", "", "Please remove me from your list.")
+			o, err := p.ProcessOne(ctx, Inbound{Raw: raw, Source: SourceIMAP})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !o.Matched || strPtr(o.Reply.LeadID) != c.want {
+				t.Errorf("reply from %s: matched %v to lead %q, want %q", c.from, o.Matched, strPtr(o.Reply.LeadID), c.want)
+			}
+		}
+		hit, err := store.SuppressedAmong(ctx, db, w.user.ID, []string{"jane.doe@site0.example"})
+		if err != nil || !hit["jane.doe@site0.example"] {
+			t.Errorf("the unsubscribing sender is not suppressed: %v %v", hit, err)
+		}
+	})
+}
+
 // --- reply effects against a real Temporal server ---
 
 var devTemporal struct {

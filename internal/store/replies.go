@@ -541,24 +541,24 @@ func AttemptsByMessageIDs(ctx context.Context, db *gorm.DB, userID string, ids [
 
 // LatestAttemptsTo answers, for each address (compared case-insensitively,
 // keyed lower-cased), the most recent attempt sent to it; userID, when set,
-// limits them to that user's.
+// limits them to that user's. Both sides are lower-cased (the stored
+// recipient by the database's lower(), served by attempts_recipient_lower):
+// the local part of a lead's address keeps the case it was entered with,
+// and a reply may come from the same address spelt otherwise.
 func LatestAttemptsTo(ctx context.Context, db *gorm.DB, userID string, addrs []string) (map[string]models.Attempt, error) {
 	out := map[string]models.Attempt{}
 	var variants []string
 	seen := map[string]bool{}
 	for _, a := range addrs {
-		a = strings.TrimSpace(a)
-		for _, v := range []string{a, strings.ToLower(a)} {
-			if v != "" && !seen[v] {
-				seen[v] = true
-				variants = append(variants, v)
-			}
+		if v := strings.ToLower(strings.TrimSpace(a)); v != "" && !seen[v] {
+			seen[v] = true
+			variants = append(variants, v)
 		}
 	}
 	if len(variants) == 0 {
 		return out, nil
 	}
-	q, args := matchQuery(db, "recipient", variants, userID)
+	q, args := matchQuery(db, "lower(recipient)", variants, userID)
 	err := queryEach(ctx, db, q, args, func(rows *sql.Rows) error {
 		a, err := scanAttempt(rows)
 		if err != nil {
