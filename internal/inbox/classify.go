@@ -57,6 +57,12 @@ func classifyRules(m *Message) Result {
 	}
 	text := normalizePhrases(m.Reply)
 	subject := normalizePhrases(m.Subject)
+	if unsubscribeSubject.MatchString(subject) {
+		// Whatever the body and headers: the message a List-Unsubscribe
+		// mailto link makes is often generated (Gmail marks it
+		// Auto-Submitted and writes a fixed text) or empty.
+		return Result{Tag: models.ReplyUnsubscribe, By: "rules", Rule: "unsubscribe subject"}
+	}
 	if m.Signals.Automatic() || autoSubject.MatchString(subject) || m.Signals.ReportType == "disposition-notification" {
 		return oooResult(m, "header")
 	}
@@ -147,6 +153,12 @@ func bounceResult(m *Message) (Result, bool) {
 
 // Subjects of automatic replies in the common clients and languages.
 var autoSubject = regexp.MustCompile(`^(automatic reply|auto[- ]?reply|autoreply|auto:|out of (the )?office|ooo\b|away\b|away from|on leave|on vacation|on holiday|abwesenheit|automatische antwort|réponse automatique|respuesta automática|risposta automatica|automatisch antwoord)`)
+
+// unsubscribeSubject matches a subject that is only a request to be taken
+// off the list, as sent through the mailto link of every e-mail's
+// List-Unsubscribe header (<mailto:...?subject=unsubscribe>), possibly
+// behind reply or forward prefixes.
+var unsubscribeSubject = regexp.MustCompile(`^((re|fwd?|aw|sv|tr|wg) ?: ?)*\[? ?(unsubscribe( me)?|remove me|opt[- ]?out)[ .!\]]*$`)
 
 // normalizePhrases lower-cases text, folds typographic quotes and dashes,
 // and joins the lines of a paragraph (mail is wrapped at ~76 columns, which
