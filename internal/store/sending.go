@@ -96,7 +96,14 @@ const (
 	ReasonTemplateMissing  = "template_missing"
 	ReasonPreviousNotSent  = "previous_step_not_sent"
 	ReasonCampaignInactive = "campaign_inactive"
+	ReasonReplyPending     = "reply_pending"
 )
+
+// replyPendingRecheck is how long a follow-up waits when the lead has a
+// stored reply that stops its sequence but the lead's workflow has not
+// applied it yet (the reply's signal is delivered after the poll): the
+// signal wakes the wait sooner.
+const replyPendingRecheck = 15 * time.Minute
 
 // Audit results.
 const (
@@ -307,6 +314,21 @@ func beginSendTx(tx *gorm.DB, r SendRequest) (SendDecision, error) {
 		return defer1(tx, &d, c, l, step, now, open, ReasonWindow, audit)
 	}
 
+	if step > 0 {
+		// A stored human answer stops the sequence (SPEC §8) from the
+		// moment it is stored, not only once the lead's workflow hears of
+		// it; a refusal, an unsubscribe and a hard bounce are suppressed
+		// with the reply and caught below.
+		var tag string
+		err := tx.Raw("SELECT classification FROM replies WHERE lead_id = ? AND classification IN ? LIMIT 1",
+			l.ID, []string{models.ReplyInterested, models.ReplyNeutral, models.ReplyAsksPayment}).Scan(&tag).Error
+		if err != nil {
+			return d, fmt.Errorf("look for replies: %w", err)
+		}
+		if tag != "" {
+			return defer1(tx, &d, c, l, step, now, now.Add(replyPendingRecheck), ReasonReplyPending, audit)
+		}
+	}
 	recipient := l.ContactEmail
 	legal := models.LegalBasisFor(recipient)
 	if value, err := suppressionHit(tx, c.UserID, recipient); err != nil {
@@ -344,6 +366,15 @@ func beginSendTx(tx *gorm.DB, r SendRequest) (SendDecision, error) {
 		return block(ReasonPlaceholders, strings.Join(rendered.Problems, ", "), step == 0)
 	}
 
+	if DialectOf(tx) == Postgres {
+		// Sends to one address from two campaigns hold different campaign
+		// rows: without this lock both could pass the duplicate check
+		// before either commits. Taken after the campaign row and before
+		// the counters, in the same order by every send.
+		if err := tx.Exec("SELECT pg_advisory_xact_lock(hashtext(?))", "recipient:"+c.UserID+":"+strings.ToLower(recipient)).Error; err != nil {
+			return d, fmt.Errorf("lock recipient: %w", err)
+		}
+	}
 	var dup int64
 	if err := tx.Model(&models.Attempt{}).
 		Where("user_id = ? AND lower(recipient) = lower(?) AND subject = ? AND lead_id <> ? AND state IN ? AND sending_at > ?",

@@ -662,3 +662,92 @@ VALUES (?, ?, ?, ?, ?, ?, ?, 'webhook', ?, ?, ?)`, models.NewID(), f.user.ID, f.
 		}
 	})
 }
+
+// A follow-up is held back from the moment a human answer is stored for
+// the lead, before its workflow hears of the reply; an answer reclassified
+// as out of office (or an automatic one) holds nothing back.
+func TestSendHeldBackByStoredReply(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *gorm.DB) {
+		f := newSndFixture(t, db, alwaysOpen())
+		ctx := context.Background()
+		l := f.lead(t, f.camp, "ed@reply-guard.example")
+		d := f.begin(t, l, 0, f.now, store.SendLimits{})
+		if d.Outcome != store.OutcomeApproved {
+			t.Fatalf("pitch: %s %s", d.Outcome, d.Reason)
+		}
+		if _, err := store.FinishSent(ctx, db, d.Attempt, f.now); err != nil {
+			t.Fatal(err)
+		}
+		r := models.Reply{
+			ID: models.NewID(), UserID: &f.user.ID, CampaignID: &f.camp.ID, LeadID: &l.ID, AttemptID: &d.Attempt.ID,
+			DedupeKey: "mid:guard-" + l.ID, MessageID: "guard-" + l.ID, FromAddress: l.ContactEmail,
+			Classification: models.ReplyInterested, Parsed: true, Source: "imap", ReceivedAt: f.now.Add(time.Hour),
+		}
+		if _, err := store.StoreReplies(ctx, db, []store.NewReply{{Reply: r, Effect: true}}, f.now.Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		at := f.now.Add(72 * time.Hour)
+		fu := f.begin(t, l, 1, at, store.SendLimits{})
+		if fu.Outcome != store.OutcomeDeferred || fu.Reason != store.ReasonReplyPending || !fu.Until.After(at) {
+			t.Fatalf("follow-up after a stored interested reply: %s %s until %s", fu.Outcome, fu.Reason, fu.Until)
+		}
+		var audits []models.AuditEntry
+		db.Where("lead_id = ? AND result = ?", l.ID, store.AuditDeferred).Find(&audits)
+		if len(audits) != 1 || audits[0].Reason != store.ReasonReplyPending {
+			t.Fatalf("audit %+v", audits)
+		}
+		if err := db.Model(&models.Reply{}).Where("id = ?", r.ID).Update("classification", models.ReplyOutOfOffice).Error; err != nil {
+			t.Fatal(err)
+		}
+		if fu := f.begin(t, l, 1, at, store.SendLimits{}); fu.Outcome != store.OutcomeApproved {
+			t.Fatalf("follow-up after the reply became out of office: %s %s", fu.Outcome, fu.Reason)
+		}
+	})
+}
+
+// The same pitch to one address from two campaigns at once: one goes, the
+// other is refused as a duplicate (the duplicate check reads the other
+// campaign's sending row only once that send has committed).
+func TestDuplicateRefusedUnderConcurrency(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *gorm.DB) {
+		f := newSndFixture(t, db, alwaysOpen())
+		other := f.campaign(t, alwaysOpen())
+		for trial := range 12 {
+			email := fmt.Sprintf("editor%d@dup-race.example", trial)
+			a, b := f.lead(t, f.camp, email), f.lead(t, other, email)
+			// The same rendered subject in both campaigns.
+			for _, l := range []models.Lead{a, b} {
+				if err := db.Model(&models.Lead{}).Where("id = ?", l.ID).Update("website_title", "Same Blog").Error; err != nil {
+					t.Fatal(err)
+				}
+			}
+			var wg sync.WaitGroup
+			out := make([]store.SendDecision, 2)
+			errs := make([]error, 2)
+			for i, l := range []models.Lead{a, b} {
+				wg.Go(func() {
+					out[i], errs[i] = store.BeginSend(context.Background(), db, store.SendRequest{
+						CampaignID: l.CampaignID, LeadID: l.ID, Step: 0, Now: f.now, MessageDomain: "example.org",
+					})
+				})
+			}
+			wg.Wait()
+			approved := 0
+			for i := range out {
+				if errs[i] != nil {
+					t.Fatal(errs[i])
+				}
+				if out[i].Outcome == store.OutcomeApproved {
+					approved++
+				} else if out[i].Reason != store.ReasonDuplicate {
+					t.Fatalf("trial %d: %s %s", trial, out[i].Outcome, out[i].Reason)
+				}
+			}
+			if approved != 1 {
+				t.Fatalf("trial %d: %d of the two identical pitches approved", trial, approved)
+			}
+		}
+	})
+}
