@@ -208,14 +208,32 @@ const (
 	SuppressHardBounce    = "hard_bounce"
 )
 
+// ReplySuppressionSource is the suppression a reply's tag writes (SPEC §8:
+// not interested, unsubscribe, hard bounce), or "" for a tag that writes
+// none. bounceKind is "hard" or "soft" for a bounce.
+func ReplySuppressionSource(tag, bounceKind string) string {
+	switch {
+	case tag == ReplyUnsubscribe:
+		return SuppressUnsubscribe
+	case tag == ReplyNotInterested:
+		return SuppressNotInterested
+	case tag == ReplyBounce && bounceKind == "hard":
+		return SuppressHardBounce
+	}
+	return ""
+}
+
 // Suppression is an address, or a whole domain written "@domain", that the
 // user must never email again.
 type Suppression struct {
-	ID        string `gorm:"primaryKey"`
-	UserID    string
-	Value     string
-	Reason    string
-	Source    string
+	ID     string `gorm:"primaryKey"`
+	UserID string
+	Value  string
+	Reason string
+	Source string
+	// ReplyID is the reply whose tag wrote the entry, nil otherwise (see
+	// store.Reclassify).
+	ReplyID   *string
 	CreatedAt time.Time
 }
 

@@ -108,7 +108,7 @@ func StoreReplies(ctx context.Context, db *gorm.DB, in []NewReply, now time.Time
 				if _, ok := sup[*r.UserID]; !ok {
 					users = append(users, *r.UserID)
 				}
-				sup[*r.UserID] = append(sup[*r.UserID], suppressEntry{value: in[i].Suppress, source: in[i].SuppressSource, reason: in[i].SuppressReason})
+				sup[*r.UserID] = append(sup[*r.UserID], suppressEntry{value: in[i].Suppress, source: in[i].SuppressSource, reason: in[i].SuppressReason, replyID: r.ID})
 			}
 			if in[i].Effect {
 				effects = append(effects, r.ID)
@@ -356,7 +356,9 @@ func appendJSONStrings(b []byte, ss ...string) []byte {
 	return append(b, ']')
 }
 
-type suppressEntry struct{ value, source, reason string }
+// suppressEntry is one address to suppress; replyID names the reply whose
+// tag asks for it.
+type suppressEntry struct{ value, source, reason, replyID string }
 
 // suppressManyTx adds addresses to a user's list (idempotent: an address
 // already listed keeps its first entry) and flags the user's leads with
@@ -378,28 +380,29 @@ func suppressManyTx(ctx context.Context, tx *gorm.DB, userID string, entries []s
 	if len(rows) == 0 {
 		return nil
 	}
-	const insert = "INSERT INTO suppressions (id, user_id, value, reason, source, created_at) "
+	const insert = "INSERT INTO suppressions (id, user_id, value, reason, source, reply_id, created_at) "
 	const onConflict = " ON CONFLICT (user_id, value) DO NOTHING"
 	conn := tx.Statement.ConnPool
 	pg := DialectOf(tx) == Postgres
 	var err error
 	if pg {
-		ids, reasons, sources := make([]string, len(rows)), make([]string, len(rows)), make([]string, len(rows))
+		ids, reasons, sources, replies := make([]string, len(rows)), make([]string, len(rows)), make([]string, len(rows)), make([]string, len(rows))
 		for i, e := range rows {
-			ids[i], reasons[i], sources[i] = models.NewID(), e.reason, e.source
+			ids[i], reasons[i], sources[i], replies[i] = models.NewID(), e.reason, e.source, e.replyID
 		}
-		_, err = conn.ExecContext(ctx, insert+"SELECT u.id, $2, u.value, u.reason, u.source, $6 FROM unnest($1::text[], $3::text[], $4::text[], $5::text[]) AS u(id, value, reason, source)"+onConflict,
-			ids, userID, values, reasons, sources, now)
+		_, err = conn.ExecContext(ctx, insert+"SELECT u.id, $2, u.value, u.reason, u.source, NULLIF(u.reply_id, ''), $6 "+
+			"FROM unnest($1::text[], $3::text[], $4::text[], $5::text[], $7::text[]) AS u(id, value, reason, source, reply_id)"+onConflict,
+			ids, userID, values, reasons, sources, now, replies)
 	} else {
 		buf := []byte{'['}
 		for i, e := range rows {
 			if i > 0 {
 				buf = append(buf, ',')
 			}
-			buf = appendJSONStrings(buf, models.NewID(), e.value, e.reason, e.source)
+			buf = appendJSONStrings(buf, models.NewID(), e.value, e.reason, e.source, e.replyID)
 		}
 		buf = append(buf, ']')
-		_, err = conn.ExecContext(ctx, insert+"SELECT value->>0, ?, value->>1, value->>2, value->>3, ? FROM jsonb_each(?) WHERE true"+onConflict,
+		_, err = conn.ExecContext(ctx, insert+"SELECT value->>0, ?, value->>1, value->>2, value->>3, NULLIF(value->>4, ''), ? FROM jsonb_each(?) WHERE true"+onConflict,
 			userID, now, string(buf))
 	}
 	if err != nil {
@@ -629,8 +632,10 @@ type Reclassification struct {
 }
 
 // Reclassify changes a reply's tag, writes the suppression the new tag
-// implies, and sets its effect back to pending (marked reclassified) in one
-// transaction. It answers the updated reply.
+// implies, lifts the one the old tag wrote when the new tag writes none, and
+// sets its effect back to pending (marked reclassified) in one transaction:
+// the lead reacts as if the new tag had been the first. It answers the
+// updated reply.
 func Reclassify(ctx context.Context, db *gorm.DB, r models.Reply, rc Reclassification, now time.Time) (models.Reply, error) {
 	now = now.UTC()
 	err := db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
@@ -644,9 +649,22 @@ func Reclassify(ctx context.Context, db *gorm.DB, r models.Reply, rc Reclassific
 		if err != nil {
 			return fmt.Errorf("update reply: %w", err)
 		}
-		if rc.Suppress != "" && r.UserID != nil {
-			if err := suppressTx(tx, *r.UserID, rc.Suppress, rc.SuppressSource, "reply reclassified as "+rc.Tag, now); err != nil {
-				return err
+		if r.UserID != nil {
+			reason := "reply reclassified as " + rc.Tag
+			switch {
+			case rc.Suppress != "":
+				if err := suppressTx(tx, *r.UserID, rc.Suppress, rc.SuppressSource, reason, &r.ID, now); err != nil {
+					return err
+				}
+				// The reply's own entry follows its tag.
+				if err := tx.Exec("UPDATE suppressions SET source = ?, reason = ? WHERE user_id = ? AND reply_id = ?",
+					rc.SuppressSource, reason, *r.UserID, r.ID).Error; err != nil {
+					return fmt.Errorf("update suppression: %w", err)
+				}
+			case models.ReplySuppressionSource(r.Classification, r.BounceKind) != "":
+				if err := liftReplySuppressionTx(tx, *r.UserID, r.ID); err != nil {
+					return err
+				}
 			}
 		}
 		return tx.Clauses(clause.OnConflict{
@@ -661,6 +679,45 @@ func Reclassify(ctx context.Context, db *gorm.DB, r models.Reply, rc Reclassific
 		return r, fmt.Errorf("reload reply: %w", err)
 	}
 	return r, nil
+}
+
+// liftReplySuppressionTx removes the suppression entry a reply's old tag
+// wrote, unless another reply of the user to the same address still asks
+// for it (a second refusal): the entry then becomes that reply's. An entry
+// the reply did not write (added by hand, by one-click unsubscribe, by an
+// SMTP 5xx, or there before the reply) is left alone.
+func liftReplySuppressionTx(tx *gorm.DB, userID, replyID string) error {
+	var s models.Suppression
+	if err := tx.Where("user_id = ? AND reply_id = ?", userID, replyID).Take(&s).Error; errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil
+	} else if err != nil {
+		return fmt.Errorf("find the reply's suppression: %w", err)
+	}
+	var other struct {
+		ID             string
+		Classification string
+		BounceKind     string
+	}
+	err := tx.Raw(`SELECT r.id, r.classification, r.bounce_kind FROM replies r JOIN attempts a ON a.id = r.attempt_id
+		WHERE r.user_id = ? AND r.id <> ? AND lower(a.recipient) = ?
+		AND (r.classification IN (?, ?) OR (r.classification = ? AND r.bounce_kind = ?))
+		ORDER BY r.received_at, r.id LIMIT 1`,
+		userID, replyID, s.Value, models.ReplyUnsubscribe, models.ReplyNotInterested, models.ReplyBounce, "hard").Scan(&other).Error
+	if err != nil {
+		return fmt.Errorf("find other refusals: %w", err)
+	}
+	if other.ID != "" {
+		src := models.ReplySuppressionSource(other.Classification, other.BounceKind)
+		if err := tx.Exec("UPDATE suppressions SET reply_id = ?, source = ?, reason = ? WHERE id = ?",
+			other.ID, src, "reply classified as "+other.Classification, s.ID).Error; err != nil {
+			return fmt.Errorf("hand the suppression over: %w", err)
+		}
+		return nil
+	}
+	if err := tx.Delete(&models.Suppression{}, "id = ?", s.ID).Error; err != nil {
+		return fmt.Errorf("lift suppression: %w", err)
+	}
+	return unflagLeadsTx(tx, userID, s.Value)
 }
 
 // PendingEffect is a reply whose signal has not landed yet.

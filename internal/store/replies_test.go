@@ -271,3 +271,110 @@ func TestStoreRepliesRoundTrip(t *testing.T) {
 		}
 	})
 }
+
+// Reclassifying a refusal lifts the suppression that refusal wrote, and
+// only that: an entry added otherwise stays, and a second refusal from the
+// same address keeps the address suppressed.
+func TestReclassifyLiftsTheReplysSuppression(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *gorm.DB) {
+		ctx := context.Background()
+		f := newSndFixture(t, db, alwaysOpen())
+		sent := func(email string) (models.Lead, models.Attempt) {
+			l := f.lead(t, f.camp, email)
+			d := f.begin(t, l, 0, f.now, store.SendLimits{})
+			if d.Outcome != store.OutcomeApproved {
+				t.Fatalf("pitch to %s: %s %s", email, d.Outcome, d.Reason)
+			}
+			if _, err := store.FinishSent(ctx, db, d.Attempt, f.now); err != nil {
+				t.Fatal(err)
+			}
+			return l, d.Attempt
+		}
+		refuse := func(l models.Lead, a models.Attempt, tag string) models.Reply {
+			r := models.Reply{
+				ID: models.NewID(), UserID: &f.user.ID, CampaignID: &f.camp.ID, LeadID: &l.ID, AttemptID: &a.ID,
+				DedupeKey: "mid:" + models.NewID(), FromAddress: a.Recipient, Classification: tag,
+				Parsed: true, Source: "imap", ReceivedAt: f.now.Add(time.Hour),
+			}
+			src := models.ReplySuppressionSource(tag, "")
+			_, err := store.StoreReplies(ctx, db, []store.NewReply{{Reply: r, Effect: true, Suppress: a.Recipient, SuppressSource: src, SuppressReason: "test"}}, f.now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return r
+		}
+		reclassify := func(r models.Reply, tag string) {
+			t.Helper()
+			var cur models.Reply
+			if err := db.Take(&cur, "id = ?", r.ID).Error; err != nil {
+				t.Fatal(err)
+			}
+			rc := store.Reclassification{Tag: tag}
+			if src := models.ReplySuppressionSource(tag, ""); src != "" {
+				rc.SuppressSource = src
+				var a models.Attempt
+				db.Take(&a, "id = ?", *cur.AttemptID)
+				rc.Suppress = a.Recipient
+			}
+			if _, err := store.Reclassify(ctx, db, cur, rc, f.now.Add(2*time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		state := func(email string) (bool, bool) {
+			t.Helper()
+			hit, err := store.SuppressedAmong(ctx, db, f.user.ID, []string{email})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var l models.Lead
+			if err := db.Take(&l, "user_id = ? AND contact_email = ?", f.user.ID, email).Error; err != nil {
+				t.Fatal(err)
+			}
+			return hit[email], l.Suppressed
+		}
+
+		// A refusal read wrongly: corrected, the address is free again.
+		l1, a1 := sent("ann@lift.example")
+		r1 := refuse(l1, a1, models.ReplyNotInterested)
+		if listed, flagged := state("ann@lift.example"); !listed || !flagged {
+			t.Fatalf("refusal: listed %v flagged %v", listed, flagged)
+		}
+		reclassify(r1, models.ReplyOutOfOffice)
+		if listed, flagged := state("ann@lift.example"); listed || flagged {
+			t.Errorf("refusal reclassified as out of office: listed %v flagged %v", listed, flagged)
+		}
+		// Reclassified as an unsubscribe, the reply writes its entry again.
+		reclassify(r1, models.ReplyUnsubscribe)
+		var s models.Suppression
+		if err := db.Take(&s, "user_id = ? AND value = ?", f.user.ID, "ann@lift.example").Error; err != nil ||
+			s.Source != models.SuppressUnsubscribe || s.ReplyID == nil || *s.ReplyID != r1.ID {
+			t.Errorf("entry written by the reclassification: %+v %v", s, err)
+		}
+
+		// An address added by hand before the refusal stays listed.
+		l2, a2 := sent("bob@lift.example")
+		if _, _, err := store.AddSuppression(ctx, db, f.user.ID, "bob@lift.example", "asked by phone", models.SuppressManual, f.now); err != nil {
+			t.Fatal(err)
+		}
+		r2 := refuse(l2, a2, models.ReplyUnsubscribe)
+		reclassify(r2, models.ReplyInterested)
+		if listed, flagged := state("bob@lift.example"); !listed || !flagged {
+			t.Errorf("manual entry lost by a reclassification: listed %v flagged %v", listed, flagged)
+		}
+
+		// Two refusals from one address: correcting one keeps the other's.
+		l3, a3 := sent("cy@lift.example")
+		r3 := refuse(l3, a3, models.ReplyNotInterested)
+		r4 := refuse(l3, a3, models.ReplyUnsubscribe)
+		reclassify(r3, models.ReplyNeutral)
+		if listed, flagged := state("cy@lift.example"); !listed || !flagged {
+			t.Errorf("second refusal's suppression lost: listed %v flagged %v", listed, flagged)
+		}
+		var s2 models.Suppression
+		if err := db.Take(&s2, "user_id = ? AND value = ?", f.user.ID, "cy@lift.example").Error; err != nil ||
+			s2.ReplyID == nil || *s2.ReplyID != r4.ID || s2.Source != models.SuppressUnsubscribe {
+			t.Errorf("entry after the first refusal was corrected: %+v %v", s2, err)
+		}
+	})
+}

@@ -750,7 +750,7 @@ func FinishFailed(ctx context.Context, db *gorm.DB, a models.Attempt, cause stri
 		if err != nil || !moved {
 			return err
 		}
-		if err := suppressTx(tx, a.UserID, a.Recipient, models.SuppressHardBounce, "permanent SMTP failure", now); err != nil {
+		if err := suppressTx(tx, a.UserID, a.Recipient, models.SuppressHardBounce, "permanent SMTP failure", nil, now); err != nil {
 			return err
 		}
 		step := a.Step
@@ -775,10 +775,10 @@ func FinishUnknown(ctx context.Context, db *gorm.DB, a models.Attempt, cause str
 
 // suppressTx adds addr to the user's suppression list (idempotent) and
 // flags the user's leads with that address.
-func suppressTx(tx *gorm.DB, userID, addr, source, reason string, now time.Time) error {
+func suppressTx(tx *gorm.DB, userID, addr, source, reason string, replyID *string, now time.Time) error {
 	value := strings.ToLower(strings.TrimSpace(addr))
 	err := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&models.Suppression{
-		ID: models.NewID(), UserID: userID, Value: value, Reason: reason, Source: source, CreatedAt: now,
+		ID: models.NewID(), UserID: userID, Value: value, Reason: reason, Source: source, ReplyID: replyID, CreatedAt: now,
 	}).Error
 	if err != nil {
 		return fmt.Errorf("suppress address: %w", err)
