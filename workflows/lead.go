@@ -69,6 +69,9 @@ type LeadProgress struct {
 	SendNow    bool      `json:"send_now,omitempty"`
 	// ReplyBase is the state before the first reply, for reclassification.
 	ReplyBase *ReplyBase `json:"reply_base,omitempty"`
+	// Replies are the replies applied since, oldest first (the last
+	// maxAppliedReplies), so reclassifying any of them replays them all.
+	Replies []AppliedReply `json:"replies,omitempty"`
 	// TerminalByReplyAt starts the reclassification grace.
 	TerminalByReplyAt time.Time `json:"terminal_by_reply_at,omitzero"`
 	// Parks counts the send tries in a row that found the campaign paused.
@@ -83,6 +86,24 @@ type ReplyBase struct {
 	SeqStopped bool              `json:"seq_stopped,omitempty"`
 	StopReason string            `json:"stop_reason,omitempty"`
 }
+
+// AppliedReply is one reply as the lead applied it: its tag and, for an
+// out-of-office or a soft bounce, the time it held the next step back to.
+type AppliedReply struct {
+	ReplyID    string    `json:"reply_id"`
+	Tag        string    `json:"tag"`
+	BounceKind string    `json:"bounce_kind,omitempty"`
+	NotBefore  time.Time `json:"not_before,omitzero"`
+}
+
+// maxAppliedReplies bounds LeadProgress.Replies; a reply older than that
+// is reclassified as before (only the first reply replays from the base).
+const maxAppliedReplies = 50
+
+// versionReclassifyReplay marks lead workflows that replay every applied
+// reply when one of them is reclassified (before: only the first reply
+// could be, and later replies were ignored).
+const versionReclassifyReplay = "reclassify-replays-replies"
 
 type leadWF struct {
 	ctx workflow.Context
@@ -382,6 +403,12 @@ func (w *leadWF) takePending() {
 
 // onReply applies a classified reply (SPEC §8).
 func (w *leadWF) onReply(r ReplySignal) {
+	if r.Reclassified && w.p.ReplyBase != nil && w.appliedIndex(r.ReplyID) >= 0 &&
+		workflow.GetVersion(w.ctx, versionReclassifyReplay, workflow.DefaultVersion, 1) == 1 {
+		w.reclassify(r)
+		return
+	}
+	defer w.recordApplied(r)
 	if r.Reclassified && w.p.ReplyBase != nil && w.p.ReplyBase.ReplyID == r.ReplyID {
 		// As if the new tag were the first: back to the state before the
 		// reply, then apply it.
@@ -448,6 +475,130 @@ func (w *leadWF) onReply(r ReplySignal) {
 	}
 	if w.status.Terminal() && w.p.TerminalByReplyAt.IsZero() {
 		w.p.TerminalByReplyAt = now
+	}
+}
+
+// appliedIndex is the position of a reply in LeadProgress.Replies, or -1.
+func (w *leadWF) appliedIndex(replyID string) int {
+	for i, a := range w.p.Replies {
+		if a.ReplyID == replyID {
+			return i
+		}
+	}
+	return -1
+}
+
+// recordApplied remembers a reply onReply has just applied, with the time
+// it held the next step back to (read from the progress it left).
+func (w *leadWF) recordApplied(r ReplySignal) {
+	a := w.applied(r, workflow.Now(w.ctx))
+	if i := w.appliedIndex(r.ReplyID); i >= 0 {
+		w.p.Replies[i] = a
+		return
+	}
+	w.p.Replies = append(w.p.Replies, a)
+	if n := len(w.p.Replies); n > maxAppliedReplies {
+		w.p.Replies = append([]AppliedReply(nil), w.p.Replies[n-maxAppliedReplies:]...)
+	}
+}
+
+// applied is r as recorded in LeadProgress.Replies, received at now: an
+// out-of-office holds the next step back to its return date (or the
+// plan's default delay), a soft bounce for softBounceDelay (as onReply).
+func (w *leadWF) applied(r ReplySignal, now time.Time) AppliedReply {
+	a := AppliedReply{ReplyID: r.ReplyID, Tag: r.Tag, BounceKind: r.BounceKind}
+	switch {
+	case r.Tag == models.ReplyOutOfOffice:
+		a.NotBefore = r.Until
+		if a.NotBefore.IsZero() {
+			d := w.plan.OOODefault
+			if d <= 0 {
+				d = defaultOOODelay
+			}
+			a.NotBefore = now.Add(d)
+		}
+	case r.Tag == models.ReplyBounce && r.BounceKind == "soft":
+		a.NotBefore = now.Add(softBounceDelay)
+	}
+	return a
+}
+
+// reclassify applies a user's correction of one applied reply: the lead
+// ends as if that reply had carried the new tag from the start, the
+// replies before and after it included. The state is rebuilt from the one
+// before the first reply, and the status moved there in one transition.
+func (w *leadWF) reclassify(r ReplySignal) {
+	now := workflow.Now(w.ctx)
+	a := w.applied(r, now)
+	w.p.Replies[w.appliedIndex(r.ReplyID)] = a
+	b := w.p.ReplyBase
+	st := replayState{status: b.Status, seqStopped: b.SeqStopped, stopReason: b.StopReason, notBefore: b.NotBefore}
+	for _, applied := range w.p.Replies {
+		st.apply(applied)
+	}
+	if w.status != st.status {
+		_ = w.transition(w.ctx, TransitionRequest{
+			To: st.status, Source: "reply", Detail: "reply reclassified as " + r.Tag,
+			Force: true, ExpectFrom: w.status,
+		})
+	}
+	w.p.SeqStopped, w.p.StopReason, w.p.NotBefore = st.seqStopped, st.stopReason, st.notBefore
+	switch {
+	case r.Tag == models.ReplyOutOfOffice:
+		w.event(EventKindPaused, "out of office until "+a.NotBefore.UTC().Format(time.RFC3339))
+	case !a.NotBefore.IsZero():
+		w.event("reply", "soft bounce: next follow-up no earlier than "+a.NotBefore.UTC().Format(time.RFC3339))
+	}
+	w.p.TerminalByReplyAt = time.Time{}
+	if w.status.Terminal() {
+		w.p.TerminalByReplyAt = now
+	}
+}
+
+// replayState is a lead's reply-driven state, rebuilt by reclassify.
+type replayState struct {
+	status     models.LeadStatus
+	seqStopped bool
+	stopReason string
+	notBefore  time.Time
+}
+
+// apply is onReply's effect of one reply on the state (SPEC §8).
+func (s *replayState) apply(a AppliedReply) {
+	stop := func(reason string) {
+		if !s.seqStopped {
+			s.seqStopped, s.stopReason = true, reason
+		}
+	}
+	switch a.Tag {
+	case models.ReplyInterested, models.ReplyNeutral, models.ReplyAsksPayment:
+		stop("reply: " + a.Tag)
+		if s.status == models.StatusContacted {
+			s.status = models.StatusReplied
+		}
+	case models.ReplyNotInterested, models.ReplyUnsubscribe:
+		stop("reply: " + a.Tag)
+		switch s.status {
+		case models.StatusContacted:
+			s.status = models.StatusBounced
+		case models.StatusReplied:
+			s.status = models.StatusLost
+		}
+	case models.ReplyBounce:
+		if a.BounceKind != "soft" {
+			stop("hard bounce")
+			if s.status == models.StatusContacted {
+				s.status = models.StatusBounced
+			}
+			return
+		}
+		if a.NotBefore.After(s.notBefore) {
+			s.notBefore = a.NotBefore
+		}
+	case models.ReplyOutOfOffice:
+		if a.NotBefore.After(s.notBefore) {
+			s.notBefore = a.NotBefore
+		}
 	}
 }
 

@@ -309,6 +309,23 @@ func TestLeadNegativeRepliesAndBounces(t *testing.T) {
 		{"decline after a reply is lost", []ReplySignal{{ReplyID: "r", Tag: models.ReplyNeutral}, {ReplyID: "r2", Tag: models.ReplyNotInterested}}, models.StatusLost, 1, true},
 		{"soft bounce continues a day later", []ReplySignal{{ReplyID: "r", Tag: models.ReplyBounce, BounceKind: "soft"}}, models.StatusContacted, 2, false},
 		{"reclassified to out of office resumes", []ReplySignal{{ReplyID: "r", Tag: models.ReplyNotInterested}, {ReplyID: "r", Tag: models.ReplyOutOfOffice, Until: t0.Add(days(6)), Reclassified: true}}, models.StatusContacted, 2, false},
+		// Any reply can be corrected, not only the first: the lead ends as
+		// if the corrected tag had come with it, the others replayed.
+		{"second reply reclassified as interested", []ReplySignal{
+			{ReplyID: "ooo", Tag: models.ReplyOutOfOffice, Until: t0.Add(days(2))},
+			{ReplyID: "r", Tag: models.ReplyNotInterested},
+			{ReplyID: "r", Tag: models.ReplyInterested, Reclassified: true},
+		}, models.StatusReplied, 1, false},
+		{"second reply reclassified as out of office resumes", []ReplySignal{
+			{ReplyID: "ooo", Tag: models.ReplyOutOfOffice, Until: t0.Add(days(2))},
+			{ReplyID: "r", Tag: models.ReplyUnsubscribe},
+			{ReplyID: "r", Tag: models.ReplyOutOfOffice, Until: t0.Add(days(3)), Reclassified: true},
+		}, models.StatusContacted, 2, false},
+		{"first reply reclassified keeps a later refusal", []ReplySignal{
+			{ReplyID: "a", Tag: models.ReplyOutOfOffice, Until: t0.Add(days(2))},
+			{ReplyID: "b", Tag: models.ReplyNotInterested},
+			{ReplyID: "a", Tag: models.ReplyInterested, Reclassified: true},
+		}, models.StatusLost, 1, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
