@@ -205,14 +205,20 @@ func (p *devProc) kill() {
 
 var keyInBanner = regexp.MustCompile(`API key +(obk_[0-9a-f]{12}_[A-Za-z0-9_-]{43})\n`)
 
-// key is the API key the banner printed.
+// key is the API key the banner printed. The banner follows the API's
+// start (the API serves first), so /readyz may answer before it is out.
 func (p *devProc) key() string {
 	p.t.Helper()
-	m := keyInBanner.FindStringSubmatch(p.stdout.String())
-	if m == nil {
-		p.t.Fatalf("no API key in the banner:\n%s", p.stdout)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if m := keyInBanner.FindStringSubmatch(p.stdout.String()); m != nil {
+			return m[1]
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("no API key in the banner:\n%s", p.stdout)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
-	return m[1]
 }
 
 // call sends a JSON request with key and decodes the answer into out.
