@@ -2,6 +2,9 @@ package activities
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -25,7 +28,16 @@ func (a *Activities) CampaignSync(ctx context.Context, campaignID string) (workf
 	if err != nil {
 		return workflows.CampaignSyncResult{}, err
 	}
-	return workflows.CampaignSyncResult{Exists: s.Exists, State: s.State, Unstarted: int(s.Unstarted), Ready: int(s.Ready)}, nil
+	out := workflows.CampaignSyncResult{Exists: s.Exists, State: s.State, Unstarted: int(s.Unstarted), Ready: int(s.Ready)}
+	if s.Exists {
+		b, err := json.Marshal(a.planFrom(s.Settings))
+		if err != nil {
+			return out, fmt.Errorf("plan fingerprint: %w", err)
+		}
+		sum := sha256.Sum256(b)
+		out.PlanKey = hex.EncodeToString(sum[:8])
+	}
+	return out, nil
 }
 
 func (a *Activities) loadCampaign(ctx context.Context, id string) (models.Campaign, bool, error) {
@@ -138,6 +150,27 @@ func (a *Activities) CampaignWakeParked(ctx context.Context, req workflows.WakeP
 		a.Log.WarnContext(ctx, "some parked leads were not woken; they look again within the hour", "error", err)
 	}
 	return workflows.WakeParkedResult{Woken: len(done), More: len(ids) == req.Max}, nil
+}
+
+// CampaignReplanLeads signals replan to a page of the campaign's contacted
+// leads after its settings changed. A lead whose signal fails keeps its
+// plan until its next send decision, which reads the new settings anyway.
+func (a *Activities) CampaignReplanLeads(ctx context.Context, req workflows.ReplanRequest) (workflows.ReplanResult, error) {
+	stop := keepAlive(ctx)
+	defer stop()
+	ids, err := store.LeadIDsOfCampaignInStatus(ctx, a.DB, req.CampaignID, models.StatusContacted, req.After, req.Max)
+	if err != nil {
+		return workflows.ReplanResult{}, err
+	}
+	done, err := a.signalLeads(ctx, req.CampaignID, ids, workflows.SignalLeadReplan)
+	if err != nil {
+		a.Log.WarnContext(ctx, "some leads were not told of the new settings; they adopt them at their next send", "error", err)
+	}
+	out := workflows.ReplanResult{Signalled: len(done)}
+	if len(ids) == req.Max {
+		out.Next = ids[len(ids)-1]
+	}
+	return out, nil
 }
 
 // signalLeads signals each lead's workflow. It answers the leads that got

@@ -352,3 +352,26 @@ func deleteMidSend(t *testing.T, d store.Dialect, batch bool) {
 		t.Errorf("%d leads left", n)
 	}
 }
+
+// Shortening the follow-up delay of a running campaign reaches leads that
+// are already waiting out the old one: the follow-up goes at the new time,
+// not days later.
+func TestShorterDelayReachesWaitingLeads(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, store.SQLite, enginetest.Options{})
+	camp, leads := r.CreateCampaign("Replan", enginetest.FastSettings(0, 2*enginetest.SecondsInDay), 3)
+	r.Launch(camp.ID)
+	r.WaitMessages(3, time.Minute)
+	enginetest.WaitFor(t, time.Minute, "the leads waiting for their follow-up", func() (bool, string) {
+		st := r.QueryLead(camp.ID, leads[2])
+		return st.Phase == workflows.PhaseWaitingFollowUp, st.Phase
+	})
+	r.Call(http.MethodPatch, "/campaigns/"+camp.ID, map[string]any{"settings": enginetest.FastSettings(0, 2)}, http.StatusOK, nil)
+	r.WaitMessages(6, time.Minute)
+	byLead := messagesByLead(t, r.SMTP.Messages(), camp.ID, leads)
+	for i, l := range leads {
+		if m := byLead[l]; len(m) != 2 || m[1].InReplyTo != m[0].MessageID {
+			t.Errorf("lead %d: %d messages after the delay was shortened", i, len(m))
+		}
+	}
+}

@@ -32,6 +32,7 @@ func RegisterActivities(r sdkworker.ActivityRegistry, a *activities.Activities) 
 		workflows.ActivityCampaignMarkStarted: a.CampaignMarkStarted,
 		workflows.ActivityCampaignDispatch:    a.CampaignDispatch,
 		workflows.ActivityCampaignWakeParked:  a.CampaignWakeParked,
+		workflows.ActivityCampaignReplanLeads: a.CampaignReplanLeads,
 		workflows.ActivityLeadTransition:      a.LeadTransition,
 		workflows.ActivityLeadEvent:           a.LeadEvent,
 		workflows.ActivityLeadDispatched:      a.LeadDispatched,

@@ -18,6 +18,7 @@ const (
 	ActivityCampaignMarkStarted = "CampaignMarkStarted"
 	ActivityCampaignDispatch    = "CampaignDispatch"
 	ActivityCampaignWakeParked  = "CampaignWakeParked"
+	ActivityCampaignReplanLeads = "CampaignReplanLeads"
 	ActivitySendStep            = "SendStep"
 	ActivityLeadTransition      = "LeadTransition"
 	ActivityLeadEvent           = "LeadEvent"
@@ -62,6 +63,9 @@ type CampaignSyncResult struct {
 	State     models.CampaignState `json:"state"`
 	Unstarted int                  `json:"unstarted"`
 	Ready     int                  `json:"ready"`
+	// PlanKey fingerprints the leads' plan (delays, window, time zone):
+	// when it changes, the campaign tells its contacted leads to replan.
+	PlanKey string `json:"plan_key,omitempty"`
 }
 
 // NextLeadsRequest asks for leads without a workflow.
@@ -123,6 +127,21 @@ type WakeParkedRequest struct {
 type WakeParkedResult struct {
 	Woken int  `json:"woken"`
 	More  bool `json:"more,omitempty"`
+}
+
+// ReplanRequest asks to signal replan to a page of a campaign's contacted
+// leads, those with an id after After.
+type ReplanRequest struct {
+	CampaignID string `json:"campaign_id"`
+	After      string `json:"after,omitempty"`
+	Max        int    `json:"max"`
+}
+
+// ReplanResult answers ActivityCampaignReplanLeads; Next is the cursor of
+// the next page, empty after the last.
+type ReplanResult struct {
+	Signalled int    `json:"signalled"`
+	Next      string `json:"next,omitempty"`
 }
 
 // SendRequest asks the send activity for one step.

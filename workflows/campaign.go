@@ -47,6 +47,11 @@ type CampaignInput struct {
 	Runs            int    `json:"runs,omitempty"`
 	// ResumeParked: a resume signal was drained before continue-as-new.
 	ResumeParked bool `json:"resume_parked,omitempty"`
+	// PlanKey is the fingerprint of the leads' plan last seen (see
+	// CampaignSyncResult); Replan: a change of it is still to be told to
+	// the leads.
+	PlanKey string `json:"plan_key,omitempty"`
+	Replan  bool   `json:"replan,omitempty"`
 	// State, Unstarted and NeedSync carry what the previous run knew, so a
 	// continued run starts working at once; a fresh run (State empty), or
 	// one that inherits drained signals (NeedSync), reads the campaign
@@ -71,6 +76,8 @@ type campaignWF struct {
 	nextRoom       time.Time
 	needSync       bool
 	resumeParked   bool
+	replan         bool
+	planKey        string
 	updatedAt      time.Time
 
 	launch, pause, resume, archive, settings, added workflow.ReceiveChannel
@@ -83,7 +90,7 @@ var errCampaignGone = errors.New("campaign gone")
 // workflow for every lead, paces first touches against the daily caps, and
 // reacts to launch, pause, resume, archive, settings changes and new leads.
 func CampaignWorkflow(ctx workflow.Context, in CampaignInput) error {
-	w := &campaignWF{ctx: ctx, in: in, maxPerRun: in.MaxChildrenPerRun, resumeParked: in.ResumeParked}
+	w := &campaignWF{ctx: ctx, in: in, maxPerRun: in.MaxChildrenPerRun, resumeParked: in.ResumeParked, replan: in.Replan, planKey: in.PlanKey}
 	if w.maxPerRun <= 0 {
 		w.maxPerRun = DefaultChildrenPerRun
 	}
@@ -130,6 +137,18 @@ func (w *campaignWF) run() error {
 			}
 			w.resumeParked = false
 		}
+		if w.replan && w.state == models.CampaignActive {
+			// The leads' timing changed (delays, window, time zone): leads
+			// waiting for a follow-up look at it again under the new plan
+			// (a shorter delay must not wait out the old one). A paused
+			// campaign's leads are told once it is active again.
+			if workflow.GetVersion(w.ctx, versionReplanOnSettings, workflow.DefaultVersion, 1) == 1 {
+				if err := w.replanLeads(); err != nil {
+					return err
+				}
+			}
+			w.replan = false
+		}
 		if err := w.startChildren(); err != nil {
 			return err
 		}
@@ -162,6 +181,10 @@ func (w *campaignWF) sync() error {
 		return errCampaignGone
 	}
 	w.state, w.ready, w.needSync = res.State, res.Ready, false
+	if res.PlanKey != "" {
+		w.replan = w.replan || w.planKey != "" && res.PlanKey != w.planKey
+		w.planKey = res.PlanKey
+	}
 	w.unstarted = w.unstarted || res.Unstarted > 0
 	w.updatedAt = workflow.Now(w.ctx)
 	return nil
@@ -299,6 +322,27 @@ func (w *campaignWF) wakeParked() error {
 	}
 }
 
+// versionReplanOnSettings marks campaign workflows that tell their
+// contacted leads of a change of their plan.
+const versionReplanOnSettings = "replan-on-settings"
+
+// replanLeads signals replan to every contacted lead, a page at a time.
+func (w *campaignWF) replanLeads() error {
+	after := ""
+	for {
+		var res ReplanResult
+		err := workflow.ExecuteActivity(longActivity(w.ctx), ActivityCampaignReplanLeads,
+			ReplanRequest{CampaignID: w.in.CampaignID, After: after, Max: dispatchBatch}).Get(w.ctx, &res)
+		if err != nil {
+			return fmt.Errorf("replan leads: %w", err)
+		}
+		if res.Next == "" {
+			return nil
+		}
+		after = res.Next
+	}
+}
+
 // wait blocks until a signal arrives or the next moment worth a look: the
 // cap reset while first touches wait for room, else a re-check.
 func (w *campaignWF) wait() {
@@ -375,7 +419,7 @@ func (w *campaignWF) continueAsNew() error {
 	w.drainSignals()
 	next := w.in
 	next.Runs++
-	next.ResumeParked = w.resumeParked
+	next.ResumeParked, next.Replan, next.PlanKey = w.resumeParked, w.replan, w.planKey
 	next.State, next.Unstarted, next.NeedSync = w.state, w.unstarted, w.needSync
 	return workflow.NewContinueAsNewError(w.ctx, CampaignWorkflowName, next)
 }

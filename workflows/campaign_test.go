@@ -31,6 +31,8 @@ type fakeCampaign struct {
 	roomPerDay    int
 	dispatchCalls []time.Time
 	wakeCalls     []time.Time
+	replanCalls   []ReplanRequest
+	planKey       string
 	children      []LeadInput
 }
 
@@ -80,7 +82,7 @@ func (f *fakeCampaign) Sync(_ context.Context, _ string) (CampaignSyncResult, er
 			unstarted++
 		}
 	}
-	return CampaignSyncResult{Exists: !f.gone, State: f.state, Unstarted: unstarted, Ready: len(f.readyLocked())}, nil
+	return CampaignSyncResult{Exists: !f.gone, State: f.state, Unstarted: unstarted, Ready: len(f.readyLocked()), PlanKey: f.planKey}, nil
 }
 
 func (f *fakeCampaign) NextLeads(_ context.Context, req NextLeadsRequest) (NextLeadsResult, error) {
@@ -150,6 +152,24 @@ func (f *fakeCampaign) WakeParked(_ context.Context, _ WakeParkedRequest) (WakeP
 	return WakeParkedResult{Woken: 3}, nil
 }
 
+// Replan answers pages of two leads.
+func (f *fakeCampaign) Replan(_ context.Context, req ReplanRequest) (ReplanResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.replanCalls = append(f.replanCalls, req)
+	var page []string
+	for _, id := range f.leads {
+		if id > req.After && len(page) < 2 {
+			page = append(page, id)
+		}
+	}
+	out := ReplanResult{Signalled: len(page)}
+	if len(page) == 2 {
+		out.Next = page[1]
+	}
+	return out, nil
+}
+
 func (f *fakeCampaign) child(_ workflow.Context, in LeadInput) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -178,6 +198,7 @@ func newCampaignEnv(t *testing.T, f *fakeCampaign) *testsuite.TestWorkflowEnviro
 	env.RegisterActivityWithOptions(f.MarkStarted, activity.RegisterOptions{Name: ActivityCampaignMarkStarted})
 	env.RegisterActivityWithOptions(f.Dispatch, activity.RegisterOptions{Name: ActivityCampaignDispatch})
 	env.RegisterActivityWithOptions(f.WakeParked, activity.RegisterOptions{Name: ActivityCampaignWakeParked})
+	env.RegisterActivityWithOptions(f.Replan, activity.RegisterOptions{Name: ActivityCampaignReplanLeads})
 	return env
 }
 
@@ -377,5 +398,58 @@ func TestCampaignResumeAndContinueAsNew(t *testing.T) {
 	}
 	if len(f2.wakeCalls) != 1 || !f2.wakeCalls[0].Equal(t0) {
 		t.Fatalf("carried resume woke parked leads at %v", f2.wakeCalls)
+	}
+}
+
+// A change of the leads' plan tells every contacted lead, page by page,
+// once the campaign is active; a change of anything else (the same plan
+// key), or a paused campaign's change before it resumes, tells nobody.
+func TestCampaignPlanChangeReplansLeads(t *testing.T) {
+	t.Parallel()
+	f := newFakeCampaign(nil, 5)
+	f.state, f.planKey = models.CampaignActive, "a"
+	env := newCampaignEnv(t, f)
+	calls := func() int {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return len(f.replanCalls)
+	}
+	var afterRename, whilePaused, afterResume int
+	// A rename: settings signal, same plan.
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(SignalCampaignSettings, nil) }, time.Hour)
+	env.RegisterDelayedCallback(func() { afterRename = calls() }, 90*time.Minute)
+	// Paused, then the delays change: nothing until the resume.
+	env.RegisterDelayedCallback(func() {
+		f.set(func() { f.state = models.CampaignPaused })
+		env.SignalWorkflow(SignalCampaignPause, nil)
+	}, 2*time.Hour)
+	env.RegisterDelayedCallback(func() {
+		f.set(func() { f.planKey = "b" })
+		env.SignalWorkflow(SignalCampaignSettings, nil)
+	}, 3*time.Hour)
+	env.RegisterDelayedCallback(func() { whilePaused = calls() }, 4*time.Hour)
+	env.RegisterDelayedCallback(func() {
+		f.set(func() { f.state = models.CampaignActive })
+		env.SignalWorkflow(SignalCampaignResume, nil)
+	}, 5*time.Hour)
+	env.RegisterDelayedCallback(func() { afterResume = calls() }, 6*time.Hour)
+	endCampaign(env, f, 7*time.Hour)
+	env.ExecuteWorkflow(CampaignWorkflowName, CampaignInput{CampaignID: "c1", OwnerID: "u1"})
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	if afterRename != 0 || whilePaused != 0 {
+		t.Fatalf("replanned after a rename (%d calls) or while paused (%d calls)", afterRename, whilePaused)
+	}
+	var afters []string
+	for _, r := range f.replanCalls {
+		if r.CampaignID != "c1" || r.Max <= 0 {
+			t.Fatalf("replan request %+v", r)
+		}
+		afters = append(afters, r.After)
+	}
+	// Five leads in pages of two: three calls, each after the last page's end.
+	if afterResume != 3 || len(afters) != 3 || afters[0] != "" || afters[1] != f.leads[1] || afters[2] != f.leads[3] {
+		t.Fatalf("replan calls after %q (%d by the resume), want one pass over the leads at the resume", afters, afterResume)
 	}
 }

@@ -81,6 +81,11 @@ const (
 	SignalLeadReply = "reply"
 	// SignalLeadStop ends the workflow at once (campaign deleted).
 	SignalLeadStop = "stop"
+	// SignalLeadReplan tells a lead waiting for a follow-up that its
+	// campaign's settings changed: it asks the send step again, which
+	// answers with the new plan (sent now if already due under it,
+	// deferred to its due time otherwise).
+	SignalLeadReplan = "replan"
 	// UpdateLeadStatus carries StatusChange and returns StatusResult; its
 	// validator refuses transitions the lifecycle does not allow.
 	UpdateLeadStatus = "set-status"

@@ -117,8 +117,10 @@ type leadWF struct {
 	nextAt     time.Time
 	stopped    bool
 	gone       bool
+	// replan: the campaign's settings changed; ask the send step again.
+	replan bool
 
-	dispatchCh, resumeCh, replyCh, stopCh workflow.ReceiveChannel
+	dispatchCh, resumeCh, replyCh, stopCh, replanCh workflow.ReceiveChannel
 	// wake lets update handlers interrupt the main loop's waits.
 	wake workflow.Channel
 }
@@ -140,6 +142,7 @@ func LeadWorkflow(ctx workflow.Context, in LeadInput) error {
 	w.resumeCh = workflow.GetSignalChannel(ctx, SignalLeadResume)
 	w.replyCh = workflow.GetSignalChannel(ctx, SignalLeadReply)
 	w.stopCh = workflow.GetSignalChannel(ctx, SignalLeadStop)
+	w.replanCh = workflow.GetSignalChannel(ctx, SignalLeadReplan)
 	w.wake = workflow.NewBufferedChannel(ctx, 1)
 	if err := w.setup(); err != nil {
 		return err
@@ -190,7 +193,11 @@ func (w *leadWF) run() error {
 			w.setPhase(PhaseWaitingDispatch, time.Time{})
 			w.sleepUntil(time.Time{})
 		case w.sequenceRunning():
-			if w.stepReady() {
+			if w.replan {
+				if w.replanNow() {
+					w.sendStep()
+				}
+			} else if w.stepReady() {
 				w.sendStep()
 			}
 		default:
@@ -216,6 +223,26 @@ func (w *leadWF) sequenceRunning() bool {
 		return w.status == models.StatusDiscovered && w.dispatched
 	}
 	return w.status == models.StatusContacted
+}
+
+// replanNow handles a change of the campaign's settings: a follow-up asks
+// the send step again (it decides with the new settings and answers the
+// new plan, which the lead adopts), at once, or once a reply's hold (an
+// out-of-office, a soft bounce: the send step knows of neither) is over;
+// it answers true when the step is to be asked now, and after a wait
+// false, the change still pending.
+func (w *leadWF) replanNow() bool {
+	if w.p.NextStep == 0 || w.p.SendNow {
+		w.replan = false // a first touch or a send-now asks anyway
+		return false
+	}
+	if nb := w.p.NotBefore; nb.After(workflow.Now(w.ctx)) {
+		w.setPhase(PhaseOutOfOffice, nb)
+		w.sleepUntil(nb)
+		return false
+	}
+	w.replan = false
+	return true
 }
 
 // due is when the next step may go, before the window is considered.
@@ -367,6 +394,10 @@ func (w *leadWF) sleepUntil(t time.Time) bool {
 		c.Receive(w.ctx, nil)
 		woken = true
 	})
+	sel.AddReceive(w.replanCh, func(c workflow.ReceiveChannel, _ bool) {
+		c.Receive(w.ctx, nil)
+		w.replan, woken = true, true
+	})
 	sel.Select(w.ctx)
 	if woken {
 		cancel()
@@ -394,6 +425,9 @@ func (w *leadWF) takePending() {
 		}
 		for w.wake.ReceiveAsync(nil) {
 			got = true
+		}
+		for w.replanCh.ReceiveAsync(nil) {
+			w.replan, got = true, true
 		}
 		if !got {
 			return

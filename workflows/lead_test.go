@@ -599,3 +599,58 @@ func TestLeadParkedBacksOff(t *testing.T) {
 		}
 	}
 }
+
+// A shorter follow-up delay reaches a lead already waiting out the old one:
+// told to replan, it asks the send step again and adopts the plan it
+// answers; an out-of-office pause still holds the step back.
+func TestLeadReplanAdoptsNewSettings(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		ooo    bool
+		wantAt time.Time
+	}{
+		{"shorter delay", false, t0.Add(days(3))},
+		{"out of office holds", true, t0.Add(days(5))},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			old := LeadPlan{Timezone: "UTC", Window: alwaysOpenWindow(), Delays: []float64{0, 14}}
+			shorter := LeadPlan{Timezone: "UTC", Window: alwaysOpenWindow(), Delays: []float64{0, 3}}
+			env, f := newLeadEnv(t, old)
+			f.send = func(_ int, req SendRequest) (SendResult, error) {
+				now := env.Now().UTC()
+				if req.Step == 0 {
+					return SendResult{Outcome: OutcomeSent, Status: models.StatusContacted, Plan: old, SentAt: now}, nil
+				}
+				if due := t0.Add(days(3)); now.Before(due) {
+					return SendResult{Outcome: OutcomeDeferred, Reason: "not_due", Until: due, Plan: shorter}, nil
+				}
+				return SendResult{Outcome: OutcomeSent, Plan: shorter, SentAt: now}, nil
+			}
+			if tc.ooo {
+				env.RegisterDelayedCallback(func() {
+					env.SignalWorkflow(SignalLeadReply, ReplySignal{ReplyID: "ooo", Tag: models.ReplyOutOfOffice, Until: t0.Add(days(5))})
+				}, 30*time.Minute)
+			}
+			env.RegisterDelayedCallback(func() { env.SignalWorkflow(SignalLeadReplan, nil) }, time.Hour)
+			stopAt(env, days(20))
+			env.ExecuteWorkflow(LeadWorkflowName, leadInput(old, true))
+			if err := env.GetWorkflowError(); err != nil {
+				t.Fatal(err)
+			}
+			var sent []time.Time
+			for _, s := range f.sendSteps() {
+				if s.Step == 1 {
+					sent = append(sent, s.At)
+				}
+			}
+			if len(sent) == 0 || !sent[len(sent)-1].Equal(tc.wantAt) {
+				t.Fatalf("follow-up asked at %v, want last at %s", sent, tc.wantAt)
+			}
+			if tc.ooo && len(sent) != 1 {
+				t.Errorf("a replan during an out-of-office pause asked the send step early: %v", sent)
+			}
+		})
+	}
+}

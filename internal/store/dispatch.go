@@ -248,6 +248,17 @@ func TakeParkedLeads(ctx context.Context, db *gorm.DB, campaignID string, limit 
 	return ids, nil
 }
 
+// LeadIDsOfCampaignInStatus pages through the ids of a campaign's leads in
+// one status (after the given id, in order).
+func LeadIDsOfCampaignInStatus(ctx context.Context, db *gorm.DB, campaignID string, status models.LeadStatus, after string, limit int) ([]string, error) {
+	var ids []string
+	if err := db.WithContext(ctx).Model(&models.Lead{}).Where("campaign_id = ? AND status = ? AND id > ?", campaignID, status, after).
+		Order("id").Limit(limit).Pluck("id", &ids).Error; err != nil {
+		return nil, fmt.Errorf("list %s leads: %w", status, err)
+	}
+	return ids, nil
+}
+
 // LeadIDsOfCampaign pages through every lead id of a campaign (after the
 // given id, in order), for stopping all its workflows.
 func LeadIDsOfCampaign(ctx context.Context, db *gorm.DB, campaignID, after string, limit int) ([]string, error) {
