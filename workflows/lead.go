@@ -100,6 +100,10 @@ type AppliedReply struct {
 // is reclassified as before (only the first reply replays from the base).
 const maxAppliedReplies = 50
 
+// versionRevivedAtClose marks lead workflows that go on when a signal
+// taken while closing made the lead live again (before: it completed).
+const versionRevivedAtClose = "revived-at-close"
+
 // versionReclassifyReplay marks lead workflows that replay every applied
 // reply when one of them is reclassified (before: only the first reply
 // could be, and later replies were ignored).
@@ -183,7 +187,16 @@ func (w *leadWF) run() error {
 				w.sleepUntil(end)
 				continue
 			}
-			return w.finish()
+			if err := w.finish(); err != nil {
+				return err
+			}
+			// A reply reclassified in the last moment (taken by finish's
+			// drain) can make the lead live again: it goes on.
+			if w.status.Terminal() || w.stopped || w.gone ||
+				workflow.GetVersion(w.ctx, versionRevivedAtClose, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+				return nil
+			}
+			continue
 		}
 		if w.shouldContinueAsNew() {
 			return w.continueAsNew()
