@@ -248,7 +248,7 @@ func (p *Pipeline) prepareGroup(ctx context.Context, ps *Parsed, idx []int, user
 	items := make([]item, len(idx))
 	for j, i := range idx {
 		m := ps.msgs[i]
-		key := m.DedupeKey()
+		key := storable(m.DedupeKey())
 		if userID != "" {
 			key = "user:" + userID + ":" + key
 		}
@@ -496,8 +496,7 @@ func dedupeStrings(in []string) []string {
 // clean makes s storable: valid UTF-8 without NUL (PostgreSQL text refuses
 // it), at most n bytes, cut on a rune boundary.
 func clean(s string, n int) string {
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	s = strings.ReplaceAll(s, "\x00", "")
+	s = storable(s)
 	if len(s) <= n {
 		return s
 	}
@@ -506,6 +505,14 @@ func clean(s string, n int) string {
 		cut--
 	}
 	return s[:cut]
+}
+
+// storable is s as PostgreSQL text takes it: valid UTF-8 without NUL.
+func storable(s string) string {
+	if utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 {
+		return s
+	}
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "")
 }
 
 // ProcessOne handles a single message (the webhook).

@@ -260,3 +260,34 @@ func closedPort(t testing.TB) string {
 	_ = ln.Close()
 	return addr
 }
+
+// Header values PostgreSQL cannot store or compare (NUL, invalid UTF-8) in
+// the ids and addresses a message is matched and deduplicated by never
+// fail the batch: such a message would otherwise stop every later poll.
+func TestProcessUnstorableHeaderBytes(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *gorm.DB) {
+		w := newWorld(t, db, 1)
+		p := &Pipeline{DB: db}
+		raw := crlf("Message-ID: <nul\x00id@x.example>\nFrom: lead0@site0.example\x00\nIn-Reply-To: <bad\xffid@x.example>\n" +
+			"References: <a\x00b@x.example> <" + w.sent[0].MessageID + ">\nSubject: Re: hi\n\nNot interested, thanks.")
+		batch := []Inbound{
+			{Raw: raw, Source: SourceIMAP},
+			{Raw: crlf("From: x\x00@y.example\nMessage-ID: <\xfe\xff@z>\nSubject: ok\n\nHello"), Source: SourceWebhook, UserID: w.user.ID},
+		}
+		out, err := p.Process(context.Background(), batch)
+		if err != nil {
+			t.Fatalf("a message with unstorable header bytes failed the batch: %v", err)
+		}
+		if !out[0].New || !out[0].Matched || strPtr(out[0].Reply.LeadID) != w.leads[0].ID {
+			t.Errorf("reply with NUL in its ids: %+v", out[0])
+		}
+		if !out[1].New {
+			t.Errorf("second message: %+v", out[1])
+		}
+		again, err := p.Process(context.Background(), batch)
+		if err != nil || again[0].New || again[1].New {
+			t.Errorf("stored twice: %+v %v", again, err)
+		}
+	})
+}

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
@@ -455,7 +456,7 @@ func ExistingReplies(ctx context.Context, db *gorm.DB, keys []string) (map[strin
 		return out, nil
 	}
 	pg := DialectOf(db) == Postgres
-	q, arg := inList(pg, "dedupe_key", keys)
+	q, arg := inList(pg, "dedupe_key", comparable(keys))
 	err := queryEach(ctx, db, rebind(pg, "SELECT id, dedupe_key, user_id, campaign_id, lead_id, attempt_id, message_id, classification, parsed FROM replies WHERE "+q),
 		[]any{arg}, func(rows *sql.Rows) error {
 			var r models.Reply
@@ -492,12 +493,26 @@ func queryEach(ctx context.Context, db *gorm.DB, query string, args []any, fn fu
 // its recipient, and so may be answered or bounced.
 var matchableStates = []models.AttemptState{models.AttemptSent, models.AttemptUnknown, models.AttemptSending, models.AttemptFailed}
 
+// comparable drops the values no stored text can equal (invalid UTF-8, NUL:
+// what is stored is cleaned of both) and that PostgreSQL refuses even to
+// compare: mail headers carry any bytes.
+func comparable(values []string) []string {
+	out := values[:0:0]
+	for _, v := range values {
+		if utf8.ValidString(v) && strings.IndexByte(v, 0) < 0 {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
 // matchColumns are what matching needs of an attempt (not its body).
 const matchColumns = "id, user_id, campaign_id, lead_id, step, state, message_id, recipient, created_at"
 
 // matchQuery selects the matchable attempts whose column is one of values,
 // of one user when userID is set.
 func matchQuery(db *gorm.DB, column string, values []string, userID string) (string, []any) {
+	values = comparable(values)
 	pg := DialectOf(db) == Postgres
 	in, arg := inList(pg, column, values)
 	q := "SELECT " + matchColumns + " FROM attempts WHERE " + in + " AND state IN (" +
