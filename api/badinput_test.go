@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -201,4 +202,188 @@ func make50() []string {
 		out[i] = strings.Repeat("k", 100)
 	}
 	return out
+}
+
+// badCase is one bad request of the tests below: a 422 naming exactly
+// fields, with message in the body when set.
+type badCase struct {
+	name, method, path string
+	body               any
+	fields             []string
+	message            string
+}
+
+// expectBad sends each case and checks its 422.
+func expectBad(t *testing.T, u *testClient, cases []badCase) {
+	t.Helper()
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := u.do(c.method, c.path, c.body)
+			r.t = t // a failing case fails alone; the others still run
+			r.expectFields(c.fields...)
+			if c.message != "" && !strings.Contains(string(r.Body), c.message) {
+				t.Fatalf("envelope does not say %q: %s", c.message, r.Body)
+			}
+		})
+	}
+}
+
+// TestBadInputUnstorableText: a NUL or invalid UTF-8 in a value that
+// reaches SQL is a 422 naming the field, never the 500 PostgreSQL's refusal
+// would make it; a malformed lead_id filter is refused as listReplies
+// refuses it, not answered with an empty page.
+func TestBadInputUnstorableText(t *testing.T) {
+	t.Parallel()
+	eachServer(t, func(t *testing.T, ts *testServer) {
+		u := ts.newUser("owner@example.com")
+		camp := u.createCampaign("Unstorable")
+		attempts := "/campaigns/" + camp.ID + "/attempts"
+		expectBad(t, u, []badCase{
+			{"NUL lead_id", "GET", attempts + "?lead_id=%00", nil, []string{"lead_id"}, "not a lead id"},
+			{"invalid UTF-8 lead_id", "GET", attempts + "?lead_id=%FF", nil, []string{"lead_id"}, "not a lead id"},
+			{"malformed lead_id", "GET", attempts + "?lead_id=zzz", nil, []string{"lead_id"}, "not a lead id"},
+			{"empty lead_id", "GET", attempts + "?lead_id=", nil, []string{"lead_id"}, "not a lead id"},
+			{"NUL in policy subject", "POST", "/policy/validate", map[string]any{"recipient": "x@example.com", "subject": "hi\x00"}, []string{"subject"}, "NUL"},
+			{"long policy subject", "POST", "/policy/validate", map[string]any{"recipient": "x@example.com", "subject": strings.Repeat("s", maxSubject+1)}, []string{"subject"}, "998"},
+		})
+		var page AttemptList
+		u.do(http.MethodGet, attempts+"?lead_id="+models.NewID(), nil).expect(http.StatusOK).decode(&page)
+		if len(page.Items) != 0 {
+			t.Fatalf("attempts of an unknown lead: %+v", page.Items)
+		}
+		u.do(http.MethodPost, "/policy/validate", map[string]any{"recipient": "x@example.com", "subject": strings.Repeat("é", maxSubject)}).
+			expect(http.StatusOK)
+
+		// A CSV cell is not JSON: invalid UTF-8 reaches the URL check as is.
+		req := httptest.NewRequestWithContext(context.Background(), http.MethodPost,
+			BasePath+"/campaigns/"+camp.ID+"/leads/import", strings.NewReader("website_url\nhttps://bad.example.com/\xff\nhttps://good.example.com/\n"))
+		req.Header.Set("Content-Type", "text/csv")
+		req.Header.Set("Authorization", "Bearer "+u.Key)
+		var res struct {
+			Added  int           `json:"added"`
+			Failed []BulkRowNote `json:"failed"`
+		}
+		ts.serve(req).expect(http.StatusOK).decode(&res)
+		if res.Added != 1 || len(res.Failed) != 1 || len(res.Failed[0].Fields) != 1 ||
+			res.Failed[0].Fields[0].Field != "website_url" || !strings.Contains(res.Failed[0].Reason, "UTF-8") {
+			t.Fatalf("CSV row with invalid UTF-8 in its URL: %+v", res)
+		}
+	})
+}
+
+// TestBadInputSettingsBounds: every numeric setting has a maximum, and the
+// timezone is an IANA name ("Local", the server's zone, is not).
+func TestBadInputSettingsBounds(t *testing.T) {
+	t.Parallel()
+	eachServer(t, func(t *testing.T, ts *testServer) {
+		u := ts.newUser("owner@example.com")
+		camp := u.createCampaign("Bounds")
+		path := "/campaigns/" + camp.ID
+		set := func(k string, val any) map[string]any { return map[string]any{"settings": map[string]any{k: val}} }
+		expectBad(t, u, []badCase{
+			{"gap overflowing a Duration", "PATCH", path, set("min_gap_seconds", 10_000_000_000), []string{"settings.min_gap_seconds"}, "86400"},
+			{"gap of a century", "PATCH", path, set("min_gap_seconds", 100*365*86400), []string{"settings.min_gap_seconds"}, "86400"},
+			{"gap over a day", "PATCH", path, set("min_gap_seconds", models.MaxGapSeconds+1), []string{"settings.min_gap_seconds"}, "86400"},
+			{"jitter over a day", "PATCH", path, set("jitter_seconds", models.MaxGapSeconds+1), []string{"settings.jitter_seconds"}, "86400"},
+			{"negative jitter", "PATCH", path, set("jitter_seconds", -1), []string{"settings.jitter_seconds"}, "from 0"},
+			{"daily cap too high", "PATCH", path, set("daily_cap", models.MaxDailyCap+1), []string{"settings.daily_cap"}, "100000"},
+			{"delay over a year", "PATCH", path, set("sequence", []any{map[string]any{"subject": "s", "body": "b", "delay_days": 366}}), []string{"settings.sequence[0].delay_days"}, "365"},
+			{"Local timezone", "PATCH", path, set("timezone", "Local"), []string{"settings.timezone"}, "IANA"},
+			{"on create too", "POST", "/campaigns", map[string]any{"name": "x", "settings": map[string]any{"min_gap_seconds": 10_000_000_000, "timezone": "Local"}},
+				[]string{"settings.min_gap_seconds", "settings.timezone"}, ""},
+		})
+		var got CampaignOut
+		u.do(http.MethodPatch, path, map[string]any{"settings": map[string]any{
+			"min_gap_seconds": models.MaxGapSeconds, "jitter_seconds": models.MaxGapSeconds, "daily_cap": models.MaxDailyCap, "timezone": "",
+		}}).expect(http.StatusOK).decode(&got)
+		st := got.Settings
+		if *st.MinGapSeconds != models.MaxGapSeconds || *st.JitterSeconds != models.MaxGapSeconds || *st.DailyCap != models.MaxDailyCap || st.Timezone != "UTC" {
+			t.Fatalf("the maxima and the default timezone: %+v", st)
+		}
+	})
+}
+
+// TestBadInputBulkNull: a bulk add of null is not an empty batch.
+func TestBadInputBulkNull(t *testing.T) {
+	t.Parallel()
+	eachServer(t, func(t *testing.T, ts *testServer) {
+		u := ts.newUser("owner@example.com")
+		camp := u.createCampaign("Bulk null")
+		bulk := "/campaigns/" + camp.ID + "/leads/bulk"
+		expectBad(t, u, []badCase{{"null", "POST", bulk, `null`, []string{"body"}, "array"}})
+		var res BulkAddResult
+		u.do(http.MethodPost, bulk, `[]`).expect(http.StatusOK).decode(&res)
+		if res.Added != 0 || len(res.Failed) != 0 {
+			t.Fatalf("empty bulk: %+v", res)
+		}
+	})
+}
+
+// TestBadInputPreviewLead: a preview's inline lead is validated as a lead
+// add validates it, except that no field is required.
+func TestBadInputPreviewLead(t *testing.T) {
+	t.Parallel()
+	eachServer(t, func(t *testing.T, ts *testServer) {
+		u := ts.newUser("owner@example.com")
+		camp := u.createCampaign("Preview")
+		preview := func(lead map[string]any) map[string]any {
+			return map[string]any{"campaign_id": camp.ID, "subject": "Hi {name}", "body": "About {website_title}", "lead": lead}
+		}
+		expectBad(t, u, []badCase{
+			{"bad e-mail", "POST", "/emails/preview", preview(map[string]any{"contact_email": "not-an-email"}), []string{"lead.contact_email"}, "e-mail"},
+			{"score out of range", "POST", "/emails/preview", preview(map[string]any{"quality_score": 1.5}), []string{"lead.quality_score"}, "0 to 1"},
+			{"unknown source", "POST", "/emails/preview", preview(map[string]any{"source": "scraper"}), []string{"lead.source"}, "manual"},
+			{"NUL in title", "POST", "/emails/preview", preview(map[string]any{"website_title": "a\x00"}), []string{"lead.website_title"}, "NUL"},
+			{"bad URL", "POST", "/emails/preview", preview(map[string]any{"website_url": "javascript:alert(1)"}), []string{"lead.website_url"}, "http"},
+			{"several", "POST", "/emails/preview", preview(map[string]any{"contact_email": "x", "relevance_score": -1}),
+				[]string{"lead.contact_email", "lead.relevance_score"}, ""},
+		})
+		var p PreviewOut
+		u.do(http.MethodPost, "/emails/preview", preview(map[string]any{"contact_name": " Ann ", "contact_email": "ann@example.com"})).
+			expect(http.StatusOK).decode(&p)
+		if p.Subject != "Hi Ann" {
+			t.Fatalf("partial inline lead: %+v", p)
+		}
+	})
+}
+
+// TestBadInputJSONKeys: encoding/json matches keys to fields whatever their
+// case and keeps the last of a repeated key; the API takes neither, so no
+// value is silently dropped or replaced.
+func TestBadInputJSONKeys(t *testing.T) {
+	t.Parallel()
+	eachServer(t, func(t *testing.T, ts *testServer) {
+		u := ts.newUser("owner@example.com")
+		camp := u.createCampaign("Keys")
+		path := "/campaigns/" + camp.ID
+		tpl := u.createTemplate("n", "s", "b")
+		expectBad(t, u, []badCase{
+			{"settings key of another case", "PATCH", path, map[string]any{"settings": map[string]any{"Timezone": "America/New_York"}}, []string{"settings.Timezone"}, `use \"timezone\"`},
+			{"null settings key of another case", "PATCH", path, `{"settings": {"Timezone": null}}`, []string{"settings.Timezone"}, "case-sensitive"},
+			{"null unknown settings key", "PATCH", path, `{"settings": {"colour": null}}`, []string{"settings.colour"}, "unknown field"},
+			{"repeated settings key", "PATCH", path, `{"settings": {"timezone": "UTC", "timezone": "Europe/Berlin"}}`, []string{"settings.timezone"}, "more than once"},
+			{"nested key of another case", "PATCH", path, map[string]any{"settings": map[string]any{"window": map[string]any{"Start": "08:00"}}}, []string{"settings.window.Start"}, "case-sensitive"},
+			{"nested repeated key", "PATCH", path, `{"settings": {"window": {"start": "08:00", "start": "10:00"}}}`, []string{"settings.window.start"}, "more than once"},
+			{"field of another case", "POST", "/campaigns", `{"name": "x", "NAME": "y"}`, []string{"NAME"}, `use \"name\"`},
+			{"repeated field", "POST", "/campaigns", `{"name": "x", "name": "y"}`, []string{"name"}, "more than once"},
+			{"create settings of another case", "POST", "/campaigns", `{"name": "x", "settings": {"Topic": "y"}}`, []string{"settings.Topic"}, "case-sensitive"},
+			{"lead field of another case", "POST", path + "/leads", `{"website_url": "https://a.example.com", "Website_URL": "https://b.example.com"}`, []string{"Website_URL"}, "case-sensitive"},
+			{"template field of another case", "PUT", "/emails/templates/" + tpl.ID, `{"name": "n", "subject": "s", "Subject": "t", "body": "b"}`, []string{"Subject"}, "case-sensitive"},
+			{"sequence step key of another case", "PUT", path + "/sequence", `{"steps": [{"subject": "s", "body": "b", "Delay_Days": 3}]}`, []string{"steps[0].Delay_Days"}, "case-sensitive"},
+			{"preview lead key of another case", "POST", "/emails/preview", `{"campaign_id": "` + camp.ID + `", "subject": "s", "body": "b", "lead": {"Contact_Name": "x"}}`, []string{"lead.Contact_Name"}, "case-sensitive"},
+		})
+		var got CampaignOut
+		u.do(http.MethodGet, path, nil).expect(http.StatusOK).decode(&got)
+		if got.Settings.Timezone != "UTC" || got.Settings.Window.Start != models.DefaultWindowStart || got.Name != "Keys" {
+			t.Fatalf("refused requests changed the campaign: %+v", got)
+		}
+
+		// In a bulk add a bad row fails alone.
+		var res BulkAddResult
+		u.do(http.MethodPost, path+"/leads/bulk", `[{"website_url": "https://ok.example.com"}, {"WEBSITE_URL": "https://x.example.com"},
+			{"website_url": "https://d.example.com", "website_url": "https://e.example.com"}]`).expect(http.StatusOK).decode(&res)
+		if res.Added != 1 || len(res.Failed) != 2 || res.Failed[0].Fields[0].Field != "WEBSITE_URL" || res.Failed[1].Fields[0].Field != "website_url" {
+			t.Fatalf("bulk with bad keys: %+v", res)
+		}
+	})
 }

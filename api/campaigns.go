@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"reflect"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -266,6 +267,11 @@ func mergeSettings(v *models.ValidationError, cur models.CampaignSettings, patch
 	}
 	var out models.CampaignSettings
 	if addDecodeErr(v, decodeStrictInto(raw, &out, "settings")) {
+		return cur, false
+	}
+	// What merged cannot show: a key repeated in the patch (changes kept
+	// one), a null key that is not a setting (nothing to delete).
+	if addDecodeErr(v, checkKeys(patch, reflect.TypeOf(out), "settings")) {
 		return cur, false
 	}
 	return out, true

@@ -1,12 +1,14 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -144,19 +146,21 @@ func decodeJSON(c *gin.Context, dst any) error {
 			message: "send the request body as application/json", details: []any{},
 		}
 	}
-	dec := json.NewDecoder(c.Request.Body)
+	// Read whole (the body limit still holds) so the keys can be checked
+	// once the value has decoded.
+	raw, err := io.ReadAll(c.Request.Body)
+	if err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
 		return jsonError(err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		var mb *http.MaxBytesError
-		if errors.As(err, &mb) {
-			return err
-		}
 		return badRequest(CodeMalformedJSON, "the request body must hold a single JSON value")
 	}
-	return nil
+	return checkKeys(raw, reflect.TypeOf(dst), "")
 }
 
 func jsonError(err error) error {

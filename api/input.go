@@ -9,6 +9,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -131,12 +132,11 @@ func decodeCursor(c *gin.Context, v *models.ValidationError, kind, sort string) 
 // the trimmed value.
 func checkText(v *models.ValidationError, field, value string, minLen, maxLen int) string {
 	s := strings.TrimSpace(value)
+	if !checkStorable(v, field, s) {
+		return s
+	}
 	n := utf8.RuneCountInString(s)
 	switch {
-	case !utf8.ValidString(s):
-		v.Add(field, "must be valid UTF-8")
-	case strings.ContainsRune(s, 0):
-		v.Add(field, "must not contain NUL characters")
 	case n < minLen && minLen == 1:
 		v.Add(field, "is required")
 	case n < minLen:
@@ -145,6 +145,24 @@ func checkText(v *models.ValidationError, field, value string, minLen, maxLen in
 		v.Add(field, fmt.Sprintf("must be at most %d characters (got %d)", maxLen, n))
 	}
 	return s
+}
+
+// checkStorable refuses a value PostgreSQL text cannot hold: invalid UTF-8
+// or a NUL character. Every string from a request that reaches SQL (bodies,
+// query parameters, CSV cells) passes here, directly or through checkText:
+// otherwise the database refuses it and the client gets a 500. JSON bodies
+// cannot carry invalid UTF-8 (encoding/json replaces it), but query
+// parameters and CSV files can.
+func checkStorable(v *models.ValidationError, field, value string) bool {
+	switch {
+	case !utf8.ValidString(value):
+		v.Add(field, "must be valid UTF-8")
+	case strings.ContainsRune(value, 0):
+		v.Add(field, "must not contain NUL characters")
+	default:
+		return true
+	}
+	return false
 }
 
 // checkRawText is checkText for bodies whose whitespace is content (e-mail
@@ -184,7 +202,7 @@ func decodeStrictNamed(raw json.RawMessage, dst any, prefix, whole string) error
 		}
 	}
 	if err == nil {
-		return nil
+		return checkKeys(raw, reflect.TypeOf(dst), prefix)
 	}
 	v := &models.ValidationError{}
 	var typ *json.UnmarshalTypeError

@@ -86,18 +86,29 @@ func (r leadRow) validate(defaultSource models.LeadSource) (models.Lead, error) 
 // *models.ValidationError naming every bad field. It is the one lead
 // validation of the engine: single add, bulk add and CSV import all use it.
 func ValidateLead(in LeadInput, defaultSource models.LeadSource) (models.Lead, error) {
+	return validateLead(in, defaultSource, true)
+}
+
+// validateLead is ValidateLead; without requireURL an empty website_url is
+// left empty (a preview's inline lead needs no field).
+func validateLead(in LeadInput, defaultSource models.LeadSource, requireURL bool) (models.Lead, error) {
 	v := &models.ValidationError{}
 	l := models.Lead{Status: models.StatusDiscovered, Source: defaultSource}
-	if strings.TrimSpace(in.WebsiteURL) == "" {
-		v.Add("website_url", "is required")
-	} else if u, err := models.CheckWebsiteURL(in.WebsiteURL); err != nil {
-		v.Add("website_url", strings.TrimPrefix(err.Error(), models.ErrInvalidURL.Error()+": "))
-	} else if norm, err := models.NormalizeURL(u); err != nil {
-		v.Add("website_url", strings.TrimPrefix(err.Error(), models.ErrInvalidURL.Error()+": "))
-	} else if strings.ContainsRune(u, 0) {
-		v.Add("website_url", "must not contain NUL characters")
-	} else {
-		l.WebsiteURL, l.NormalizedURL = u, norm
+	switch {
+	case strings.TrimSpace(in.WebsiteURL) == "":
+		if requireURL {
+			v.Add("website_url", "is required")
+		}
+	case !checkStorable(v, "website_url", in.WebsiteURL):
+		// A CSV cell can hold bytes url.Parse lets through.
+	default:
+		if u, err := models.CheckWebsiteURL(in.WebsiteURL); err != nil {
+			v.Add("website_url", strings.TrimPrefix(err.Error(), models.ErrInvalidURL.Error()+": "))
+		} else if norm, err := models.NormalizeURL(u); err != nil {
+			v.Add("website_url", strings.TrimPrefix(err.Error(), models.ErrInvalidURL.Error()+": "))
+		} else if checkStorable(v, "website_url", norm) {
+			l.WebsiteURL, l.NormalizedURL = u, norm
+		}
 	}
 	l.WebsiteTitle = checkText(v, "website_title", in.WebsiteTitle, 0, maxWebsiteTitle)
 	l.ContactName = checkText(v, "contact_name", in.ContactName, 0, maxContactName)

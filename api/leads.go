@@ -154,6 +154,10 @@ func (s *Server) bulkAddLeads(c *gin.Context) {
 		fail(c, err)
 		return
 	}
+	if rows == nil { // the body was null
+		fail(c, unprocessable("body", "must be an array of leads (null is not one); send [] for none"))
+		return
+	}
 	if len(rows) > MaxBulkLeads {
 		fail(c, tooMany("body", len(rows), MaxBulkLeads))
 		return

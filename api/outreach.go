@@ -295,7 +295,15 @@ func (s *Server) listAttempts(c *gin.Context) {
 	v := &models.ValidationError{}
 	checkQuery(c, v, "state", "lead_id", "limit", "cursor")
 	limit := queryLimit(c, v, defaultOutreachPage, maxOutreachPage)
-	f := store.AttemptFilter{CampaignID: currentCampaign(c).ID, Limit: limit, LeadID: c.Query("lead_id")}
+	f := store.AttemptFilter{CampaignID: currentCampaign(c).ID, Limit: limit}
+	if lead, ok := c.GetQuery("lead_id"); ok {
+		// As listReplies: a value that cannot be an id is a mistake, not a
+		// filter that matches nothing (and must not reach SQL unchecked).
+		if !models.ValidID(lead) {
+			v.Add("lead_id", "is not a lead id")
+		}
+		f.LeadID = lead
+	}
 	if st := c.Query("state"); st != "" {
 		ok := false
 		for _, k := range models.AttemptStates {
@@ -441,9 +449,8 @@ func (s *Server) validatePolicy(c *gin.Context) {
 	if err != nil {
 		v.Add("recipient", "must be an e-mail address")
 	}
-	if len(in.Subject) > 998 {
-		v.Add("subject", "at most 998 characters")
-	}
+	// Kept as sent: the duplicate check compares it with stored subjects.
+	subject := checkRawText(v, "subject", in.Subject, 0, maxSubject)
 	if err := v.Err(); err != nil {
 		fail(c, err)
 		return
@@ -451,7 +458,7 @@ func (s *Server) validatePolicy(c *gin.Context) {
 	ctx := c.Request.Context()
 	user := currentUser(c)
 	p := store.PolicyCheck{
-		UserID: user.ID, Recipient: addr, Subject: in.Subject, Now: s.now(),
+		UserID: user.ID, Recipient: addr, Subject: subject, Now: s.now(),
 		Limits: store.SendLimits{UserDailyCap: s.cfg.UserDailyCap, DomainDailyCap: s.cfg.DomainDailyCap},
 	}
 	if in.CampaignID != "" {

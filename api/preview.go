@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"net/http"
 	"strings"
 
@@ -102,20 +103,17 @@ func (s *Server) preview(c *gin.Context) {
 	})
 }
 
-// previewLead takes inline lead fields as they would be stored, but only
-// the fields that fill placeholders matter, so a partial lead is fine: no
-// field is required here.
+// previewLead takes inline lead fields as they would be stored, validated
+// as a lead add validates them (a field that would be refused there is
+// refused here, named lead.<field>), except that no field is required: only
+// the fields that fill placeholders matter, so a partial lead is fine.
 func previewLead(v *models.ValidationError, in LeadInput) models.Lead {
-	l := models.Lead{
-		WebsiteTitle: checkText(v, "lead.website_title", in.WebsiteTitle, 0, maxWebsiteTitle),
-		ContactName:  checkText(v, "lead.contact_name", in.ContactName, 0, maxContactName),
-	}
-	if strings.TrimSpace(in.WebsiteURL) != "" {
-		u, err := models.CheckWebsiteURL(in.WebsiteURL)
-		if err != nil {
-			v.Add("lead.website_url", strings.TrimPrefix(err.Error(), models.ErrInvalidURL.Error()+": "))
+	l, err := validateLead(in, models.SourceManual, false)
+	var ve *models.ValidationError
+	if errors.As(err, &ve) {
+		for _, f := range ve.Fields {
+			v.Add(joinField("lead", f.Field), f.Reason)
 		}
-		l.WebsiteURL = u
 	}
 	return l
 }

@@ -12,16 +12,16 @@ import (
 type CampaignSettings struct {
 	// Timezone is an IANA name; the sending window and the campaign's daily
 	// cap are counted in it.
-	Timezone string        `json:"timezone"`
+	Timezone string        `json:"timezone" doc:"an IANA time zone name such as Europe/Berlin; empty: UTC"`
 	Window   SendingWindow `json:"window"`
 	// DailyCap limits first and follow-up sends of this campaign per day in
 	// its timezone. Nil: no campaign cap (the user and domain caps still hold).
-	DailyCap *int `json:"daily_cap,omitempty"`
+	DailyCap *int `json:"daily_cap,omitempty" doc:"sends of this campaign per day in its timezone, 0 to 100000; absent: no campaign cap"`
 	// MinGapSeconds is the least time between two sends of this campaign;
 	// JitterSeconds adds a random 0..Jitter on top so sends do not look
 	// machine-made.
-	MinGapSeconds *int       `json:"min_gap_seconds,omitempty"`
-	JitterSeconds *int       `json:"jitter_seconds,omitempty"`
+	MinGapSeconds *int       `json:"min_gap_seconds,omitempty" doc:"least seconds between two sends of this campaign, 0 to 86400 (one day); default 60"`
+	JitterSeconds *int       `json:"jitter_seconds,omitempty" doc:"random extra seconds (0 to this) on top of min_gap_seconds, 0 to 86400; default 60"`
 	Sequence      []SeqStep  `json:"sequence,omitempty"`
 	Sender        SenderInfo `json:"sender"`
 	// Topic fills {topic}; the first keyword when empty.
@@ -52,7 +52,7 @@ type SeqStep struct {
 	Subject    string  `json:"subject,omitempty"`
 	Body       string  `json:"body,omitempty"`
 	HTMLBody   string  `json:"html_body,omitempty"`
-	DelayDays  float64 `json:"delay_days"`
+	DelayDays  float64 `json:"delay_days" doc:"days after the previous step, 0 to 365"`
 }
 
 // Settings defaults (SPEC §5, issue 3).
@@ -64,6 +64,19 @@ const (
 	DefaultJitterSeconds = 60
 	DefaultFollowUpDays  = 4
 	MaxSequenceSteps     = 10
+)
+
+// Upper bounds of the numeric settings. They are far beyond what an agency
+// sends or waits, and small enough that no arithmetic on them (seconds to a
+// time.Duration, a day's counters) can overflow: a gap of a century would
+// stall a campaign for good, and 1e10 seconds overflows time.Duration.
+const (
+	// MaxGapSeconds bounds min_gap_seconds and jitter_seconds: one day.
+	MaxGapSeconds = 86_400
+	// MaxDailyCap bounds daily_cap: more than one send a second all day.
+	MaxDailyCap = 100_000
+	// MaxDelayDays bounds a sequence step's delay_days: a year.
+	MaxDelayDays = 365
 )
 
 // DefaultWindowDays is Monday to Friday.
@@ -131,9 +144,11 @@ func (e *ValidationError) Err() error {
 // path of the settings object in error details.
 func (s CampaignSettings) Validate(prefix string) error {
 	v := &ValidationError{}
+	// Empty means the default (UTC). time.LoadLocation also takes "Local",
+	// the server's own zone: not a name the client can know or rely on.
 	if s.Timezone != "" {
-		if _, err := time.LoadLocation(s.Timezone); err != nil {
-			v.Add(prefix+".timezone", "unknown IANA time zone")
+		if _, err := time.LoadLocation(s.Timezone); err != nil || s.Timezone == "Local" {
+			v.Add(prefix+".timezone", "unknown IANA time zone (use a name such as Europe/Berlin or UTC)")
 		}
 	}
 	for i, d := range s.Window.Days {
@@ -152,14 +167,14 @@ func (s CampaignSettings) Validate(prefix string) error {
 	if errS == nil && errE == nil && end <= start {
 		v.Add(prefix+".window.end", "must be after window.start")
 	}
-	checkNonNeg := func(name string, p *int) {
-		if p != nil && *p < 0 {
-			v.Add(prefix+"."+name, "must be zero or more")
+	checkRange := func(name string, p *int, maxVal int, unit string) {
+		if p != nil && (*p < 0 || *p > maxVal) {
+			v.Add(prefix+"."+name, fmt.Sprintf("must be a whole number from 0 to %d%s (got %d)", maxVal, unit, *p))
 		}
 	}
-	checkNonNeg("daily_cap", s.DailyCap)
-	checkNonNeg("min_gap_seconds", s.MinGapSeconds)
-	checkNonNeg("jitter_seconds", s.JitterSeconds)
+	checkRange("daily_cap", s.DailyCap, MaxDailyCap, "")
+	checkRange("min_gap_seconds", s.MinGapSeconds, MaxGapSeconds, " seconds (one day)")
+	checkRange("jitter_seconds", s.JitterSeconds, MaxGapSeconds, " seconds (one day)")
 	if err := ValidateSequence(s.Sequence, prefix+".sequence", true); err != nil {
 		var ve *ValidationError
 		if asValidation(err, &ve) {
@@ -190,8 +205,8 @@ func ValidateSequence(steps []SeqStep, prefix string, allowEmpty bool) error {
 		if i == 0 && st.TemplateID == "" && strings.TrimSpace(st.Subject) == "" {
 			v.Add(p+".subject", "the first step needs a subject")
 		}
-		if math.IsNaN(st.DelayDays) || math.IsInf(st.DelayDays, 0) || st.DelayDays < 0 || st.DelayDays > 365 {
-			v.Add(p+".delay_days", "must be a number from 0 to 365")
+		if math.IsNaN(st.DelayDays) || math.IsInf(st.DelayDays, 0) || st.DelayDays < 0 || st.DelayDays > MaxDelayDays {
+			v.Add(p+".delay_days", fmt.Sprintf("must be a number from 0 to %d", MaxDelayDays))
 		}
 	}
 	return v.Err()

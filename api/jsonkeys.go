@@ -1,0 +1,178 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"strings"
+	"sync"
+
+	"github.com/backlinkoutreach/outreach/models"
+)
+
+// encoding/json matches object keys to struct fields case-insensitively
+// and lets a repeated key overwrite the earlier one, even with
+// DisallowUnknownFields. A client sending {"Timezone": ...} or
+// {"name": "x", "NAME": "y"} would have a value silently ignored or
+// replaced, so after a body decodes, checkKeys walks it again and refuses
+// every key that is not exactly a field name, and every key given twice.
+
+// checkKeys reports, as a *models.ValidationError, the object keys of raw
+// (one JSON value that decoded into a value of type t) that name a field of
+// t only up to case, and the keys repeated within one object. Fields are
+// named from prefix as decodeStrictInto names them. A json.RawMessage is
+// skipped: it is checked when it is decoded in turn. Values of any other
+// type that decodes itself, or of type any, are checked for repeated keys
+// only.
+func checkKeys(raw []byte, t reflect.Type, prefix string) error {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	v := &models.ValidationError{}
+	if err := walkKeys(dec, t, prefix, v); err != nil {
+		// raw decoded once already, so this cannot happen; refuse rather
+		// than pass unchecked.
+		return badRequest(CodeMalformedJSON, "the request body is not valid JSON")
+	}
+	return v.Err()
+}
+
+func walkKeys(dec *json.Decoder, t reflect.Type, path string, v *models.ValidationError) error {
+	if t == rawMessageType {
+		// Decoded later, by decodeStrictInto, which checks it then: a bad
+		// row of a bulk add fails alone.
+		var skip json.RawMessage
+		return dec.Decode(&skip)
+	}
+	tok, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	delim, ok := tok.(json.Delim)
+	if !ok {
+		return nil // a scalar
+	}
+	t = keyedType(t)
+	if delim == '[' {
+		var elem reflect.Type
+		if t != nil && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array) {
+			elem = t.Elem()
+		}
+		for i := 0; dec.More(); i++ {
+			if err := walkKeys(dec, elem, fmt.Sprintf("%s[%d]", path, i), v); err != nil {
+				return err
+			}
+		}
+		_, err := dec.Token()
+		return err
+	}
+	var fields map[string]reflect.Type
+	var elem reflect.Type
+	switch {
+	case t == nil:
+	case t.Kind() == reflect.Struct:
+		fields = jsonFields(t)
+	case t.Kind() == reflect.Map:
+		elem = t.Elem()
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		key, _ := tok.(string)
+		field := joinField(path, key)
+		valueType := elem
+		switch {
+		case seen[key]:
+			v.Add(field, "is given more than once; send each field once")
+		case fields != nil:
+			ft, known := fields[key]
+			if !known {
+				v.Add(field, unknownKeyReason(key, fields))
+			}
+			valueType = ft
+		}
+		seen[key] = true
+		if err := walkKeys(dec, valueType, field, v); err != nil {
+			return err
+		}
+	}
+	_, err = dec.Token()
+	return err
+}
+
+// unknownKeyReason explains a key encoding/json accepted for a field of
+// another case.
+func unknownKeyReason(key string, fields map[string]reflect.Type) string {
+	for name := range fields {
+		if strings.EqualFold(name, key) {
+			return fmt.Sprintf("unknown field; field names are case-sensitive: use %q", name)
+		}
+	}
+	return "unknown field"
+}
+
+var (
+	unmarshalerType = reflect.TypeFor[json.Unmarshaler]()
+	rawMessageType  = reflect.TypeFor[json.RawMessage]()
+)
+
+// keyedType is the type whose keys a JSON value is checked against: t
+// without pointers, or nil when t decodes itself or takes anything.
+func keyedType(t reflect.Type) reflect.Type {
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == nil || t.Kind() == reflect.Interface || reflect.PointerTo(t).Implements(unmarshalerType) {
+		return nil
+	}
+	return t
+}
+
+var fieldCache sync.Map // reflect.Type -> map[string]reflect.Type
+
+// jsonFields maps the JSON names of a struct's fields, as encoding/json
+// sees them (embedded structs without a name flattened), to their types.
+func jsonFields(t reflect.Type) map[string]reflect.Type {
+	if cached, ok := fieldCache.Load(t); ok {
+		if m, ok := cached.(map[string]reflect.Type); ok {
+			return m
+		}
+	}
+	m := map[string]reflect.Type{}
+	var walk func(t reflect.Type)
+	walk = func(t reflect.Type) {
+		for i := range t.NumField() {
+			f := t.Field(i)
+			tag := f.Tag.Get("json")
+			if tag == "-" {
+				continue
+			}
+			name, _, _ := strings.Cut(tag, ",")
+			if f.Anonymous && name == "" {
+				ft := f.Type
+				if ft.Kind() == reflect.Pointer {
+					ft = ft.Elem()
+				}
+				if ft.Kind() == reflect.Struct {
+					walk(ft)
+					continue
+				}
+			}
+			if !f.IsExported() {
+				continue
+			}
+			if name == "" {
+				name = f.Name
+			}
+			if _, dup := m[name]; !dup {
+				m[name] = f.Type
+			}
+		}
+	}
+	walk(t)
+	fieldCache.Store(t, m)
+	return m
+}
