@@ -289,8 +289,12 @@ func TestBadInputSettingsBounds(t *testing.T) {
 			{"daily cap too high", "PATCH", path, set("daily_cap", models.MaxDailyCap+1), []string{"settings.daily_cap"}, "100000"},
 			{"delay over a year", "PATCH", path, set("sequence", []any{map[string]any{"subject": "s", "body": "b", "delay_days": 366}}), []string{"settings.sequence[0].delay_days"}, "365"},
 			{"Local timezone", "PATCH", path, set("timezone", "Local"), []string{"settings.timezone"}, "IANA"},
-			{"on create too", "POST", "/campaigns", map[string]any{"name": "x", "settings": map[string]any{"min_gap_seconds": 10_000_000_000, "timezone": "Local"}},
-				[]string{"settings.min_gap_seconds", "settings.timezone"}, ""},
+			{
+				"on create too", "POST", "/campaigns",
+				map[string]any{"name": "x", "settings": map[string]any{"min_gap_seconds": 10_000_000_000, "timezone": "Local"}},
+				[]string{"settings.min_gap_seconds", "settings.timezone"},
+				"",
+			},
 		})
 		var got CampaignOut
 		u.do(http.MethodPatch, path, map[string]any{"settings": map[string]any{
@@ -335,8 +339,11 @@ func TestBadInputPreviewLead(t *testing.T) {
 			{"unknown source", "POST", "/emails/preview", preview(map[string]any{"source": "scraper"}), []string{"lead.source"}, "manual"},
 			{"NUL in title", "POST", "/emails/preview", preview(map[string]any{"website_title": "a\x00"}), []string{"lead.website_title"}, "NUL"},
 			{"bad URL", "POST", "/emails/preview", preview(map[string]any{"website_url": "javascript:alert(1)"}), []string{"lead.website_url"}, "http"},
-			{"several", "POST", "/emails/preview", preview(map[string]any{"contact_email": "x", "relevance_score": -1}),
-				[]string{"lead.contact_email", "lead.relevance_score"}, ""},
+			{
+				"several", "POST", "/emails/preview", preview(map[string]any{"contact_email": "x", "relevance_score": -1}),
+				[]string{"lead.contact_email", "lead.relevance_score"},
+				"",
+			},
 		})
 		var p PreviewOut
 		u.do(http.MethodPost, "/emails/preview", preview(map[string]any{"contact_name": " Ann ", "contact_email": "ann@example.com"})).

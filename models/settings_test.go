@@ -21,10 +21,16 @@ func TestSettingsValidateBounds(t *testing.T) {
 		{"zeros", CampaignSettings{MinGapSeconds: n(0), JitterSeconds: n(0), DailyCap: n(0)}, nil},
 		{"IANA zone", CampaignSettings{Timezone: "America/New_York"}, nil},
 		{"gap overflowing a Duration", CampaignSettings{MinGapSeconds: n(10_000_000_000)}, []string{"s.min_gap_seconds"}},
-		{"over the maxima", CampaignSettings{MinGapSeconds: n(MaxGapSeconds + 1), JitterSeconds: n(MaxGapSeconds + 1), DailyCap: n(MaxDailyCap + 1)},
-			[]string{"s.daily_cap", "s.min_gap_seconds", "s.jitter_seconds"}},
-		{"negative", CampaignSettings{MinGapSeconds: n(-1), JitterSeconds: n(-1), DailyCap: n(-1)},
-			[]string{"s.daily_cap", "s.min_gap_seconds", "s.jitter_seconds"}},
+		{
+			"over the maxima",
+			CampaignSettings{MinGapSeconds: n(MaxGapSeconds + 1), JitterSeconds: n(MaxGapSeconds + 1), DailyCap: n(MaxDailyCap + 1)},
+			[]string{"s.daily_cap", "s.min_gap_seconds", "s.jitter_seconds"},
+		},
+		{
+			"negative",
+			CampaignSettings{MinGapSeconds: n(-1), JitterSeconds: n(-1), DailyCap: n(-1)},
+			[]string{"s.daily_cap", "s.min_gap_seconds", "s.jitter_seconds"},
+		},
 		{"Local zone", CampaignSettings{Timezone: "Local"}, []string{"s.timezone"}},
 		{"delay over a year", CampaignSettings{Sequence: []SeqStep{{Subject: "s", Body: "b", DelayDays: MaxDelayDays + 1}}}, []string{"s.sequence[0].delay_days"}},
 	}
