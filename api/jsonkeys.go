@@ -142,37 +142,43 @@ func jsonFields(t reflect.Type) map[string]reflect.Type {
 		}
 	}
 	m := map[string]reflect.Type{}
-	var walk func(t reflect.Type)
-	walk = func(t reflect.Type) {
-		for i := range t.NumField() {
-			f := t.Field(i)
-			tag := f.Tag.Get("json")
-			if tag == "-" {
-				continue
-			}
-			name, _, _ := strings.Cut(tag, ",")
-			if f.Anonymous && name == "" {
-				ft := f.Type
-				if ft.Kind() == reflect.Pointer {
-					ft = ft.Elem()
-				}
-				if ft.Kind() == reflect.Struct {
-					walk(ft)
-					continue
-				}
-			}
-			if !f.IsExported() {
-				continue
-			}
-			if name == "" {
-				name = f.Name
-			}
-			if _, dup := m[name]; !dup {
-				m[name] = f.Type
-			}
+	eachJSONField(t, func(f reflect.StructField, name, _ string) {
+		if _, dup := m[name]; !dup {
+			m[name] = f.Type
 		}
-	}
-	walk(t)
+	})
 	fieldCache.Store(t, m)
 	return m
+}
+
+// eachJSONField calls fn for each field of struct type t as encoding/json
+// sees it: exported, not tagged "-", named by its tag or else its Go name,
+// with embedded structs without a name flattened; opts is the rest of the
+// tag ("omitempty", ...).
+func eachJSONField(t reflect.Type, fn func(f reflect.StructField, name, opts string)) {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		tag := f.Tag.Get("json")
+		if tag == "-" {
+			continue
+		}
+		name, opts, _ := strings.Cut(tag, ",")
+		if f.Anonymous && name == "" {
+			ft := f.Type
+			if ft.Kind() == reflect.Pointer {
+				ft = ft.Elem()
+			}
+			if ft.Kind() == reflect.Struct {
+				eachJSONField(ft, fn)
+				continue
+			}
+		}
+		if !f.IsExported() {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		fn(f, name, opts)
+	}
 }

@@ -171,42 +171,16 @@ func (g *schemaGen) schema(t reflect.Type) map[string]any {
 func (g *schemaGen) structSchema(t reflect.Type) map[string]any {
 	props := map[string]any{}
 	var required []string
-	var walk func(t reflect.Type)
-	walk = func(t reflect.Type) {
-		for i := range t.NumField() {
-			f := t.Field(i)
-			if !f.IsExported() {
-				continue
-			}
-			tag := f.Tag.Get("json")
-			if tag == "-" {
-				continue
-			}
-			name, opts, _ := strings.Cut(tag, ",")
-			if f.Anonymous && name == "" {
-				ft := f.Type
-				if ft.Kind() == reflect.Pointer {
-					ft = ft.Elem()
-				}
-				if ft.Kind() == reflect.Struct {
-					walk(ft)
-					continue
-				}
-			}
-			if name == "" {
-				name = f.Name
-			}
-			sch := g.schema(f.Type)
-			if d := f.Tag.Get("doc"); d != "" {
-				sch = withDescription(sch, d)
-			}
-			props[name] = sch
-			if f.Tag.Get("required") == "true" || (!strings.Contains(opts, "omitempty") && f.Type.Kind() != reflect.Pointer && f.Tag.Get("binding") == "required") {
-				required = append(required, name)
-			}
+	eachJSONField(t, func(f reflect.StructField, name, opts string) {
+		sch := g.schema(f.Type)
+		if d := f.Tag.Get("doc"); d != "" {
+			sch = withDescription(sch, d)
 		}
-	}
-	walk(t)
+		props[name] = sch
+		if f.Tag.Get("required") == "true" || (!strings.Contains(opts, "omitempty") && f.Type.Kind() != reflect.Pointer && f.Tag.Get("binding") == "required") {
+			required = append(required, name)
+		}
+	})
 	out := map[string]any{"type": "object", "properties": props}
 	if len(required) > 0 {
 		sort.Strings(required)
