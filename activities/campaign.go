@@ -140,16 +140,24 @@ func (a *Activities) CampaignDispatch(ctx context.Context, req workflows.Dispatc
 func (a *Activities) CampaignWakeParked(ctx context.Context, req workflows.WakeParkedRequest) (workflows.WakeParkedResult, error) {
 	stop := keepAlive(ctx)
 	defer stop()
-	ids, err := store.TakeParkedLeads(ctx, a.DB, req.CampaignID, req.Max)
+	ids, err := store.ParkedLeadIDs(ctx, a.DB, req.CampaignID, req.After, req.Max)
 	if err != nil {
 		return workflows.WakeParkedResult{}, err
 	}
-	// A lead whose signal fails wakes by its own hourly re-check.
-	done, err := a.signalLeads(ctx, req.CampaignID, ids, workflows.SignalLeadResume)
-	if err != nil {
-		a.Log.WarnContext(ctx, "some parked leads were not woken; they look again within the hour", "error", err)
+	// A lead whose signal fails stays parked: it wakes by its own re-check,
+	// or by the next resume.
+	done, sigErr := a.signalLeads(ctx, req.CampaignID, ids, workflows.SignalLeadResume)
+	if sigErr != nil {
+		a.Log.WarnContext(ctx, "some parked leads were not woken; they look again by themselves", "error", sigErr)
 	}
-	return workflows.WakeParkedResult{Woken: len(done), More: len(ids) == req.Max}, nil
+	if err := store.UnparkLeads(ctx, a.DB, done); err != nil {
+		return workflows.WakeParkedResult{}, err
+	}
+	out := workflows.WakeParkedResult{Woken: len(done), More: len(ids) == req.Max}
+	if out.More {
+		out.Next = ids[len(ids)-1]
+	}
+	return out, nil
 }
 
 // CampaignReplanLeads signals replan to a page of the campaign's contacted

@@ -120,13 +120,17 @@ type DispatchResult struct {
 // WakeParkedRequest asks to signal resume to parked leads.
 type WakeParkedRequest struct {
 	CampaignID string `json:"campaign_id"`
-	Max        int    `json:"max"`
+	// After pages: parked leads with an id after it.
+	After string `json:"after,omitempty"`
+	Max   int    `json:"max"`
 }
 
-// WakeParkedResult answers ActivityCampaignWakeParked.
+// WakeParkedResult answers ActivityCampaignWakeParked; Next is the cursor
+// of the next page when More.
 type WakeParkedResult struct {
-	Woken int  `json:"woken"`
-	More  bool `json:"more,omitempty"`
+	Woken int    `json:"woken"`
+	More  bool   `json:"more,omitempty"`
+	Next  string `json:"next,omitempty"`
 }
 
 // ReplanRequest asks to signal replan to a page of a campaign's contacted

@@ -309,16 +309,18 @@ func (w *campaignWF) dispatch() error {
 }
 
 func (w *campaignWF) wakeParked() error {
+	after := ""
 	for {
 		var res WakeParkedResult
 		err := workflow.ExecuteActivity(longActivity(w.ctx), ActivityCampaignWakeParked,
-			WakeParkedRequest{CampaignID: w.in.CampaignID, Max: dispatchBatch}).Get(w.ctx, &res)
+			WakeParkedRequest{CampaignID: w.in.CampaignID, After: after, Max: dispatchBatch}).Get(w.ctx, &res)
 		if err != nil {
 			return fmt.Errorf("wake parked leads: %w", err)
 		}
 		if !res.More {
 			return nil
 		}
+		after = res.Next
 	}
 }
 

@@ -228,24 +228,29 @@ func setDispatched(tx *gorm.DB, ids []string, now time.Time) error {
 	return nil
 }
 
-// TakeParkedLeads returns up to limit leads parked while the campaign was
-// paused and clears their mark; the caller wakes them.
-func TakeParkedLeads(ctx context.Context, db *gorm.DB, campaignID string, limit int) ([]string, error) {
+// ParkedLeadIDs pages through the leads parked while the campaign was
+// paused (after the given id, in order); the caller wakes them and then
+// unparks those it reached (UnparkLeads), so a lead whose wake-up failed is
+// woken by the next resume.
+func ParkedLeadIDs(ctx context.Context, db *gorm.DB, campaignID, after string, limit int) ([]string, error) {
 	var ids []string
-	err := db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		if err := tx.Model(&models.Lead{}).Where("campaign_id = ? AND parked_at IS NOT NULL", campaignID).
-			Order("id").Limit(limit).Pluck("id", &ids).Error; err != nil {
-			return fmt.Errorf("select parked leads: %w", err)
-		}
-		if len(ids) == 0 {
-			return nil
-		}
-		return tx.Exec("UPDATE leads SET parked_at = NULL WHERE id IN ?", ids).Error
-	})
-	if err != nil {
-		return nil, fmt.Errorf("take parked leads: %w", err)
+	if err := db.WithContext(ctx).Model(&models.Lead{}).Where("campaign_id = ? AND parked_at IS NOT NULL AND id > ?", campaignID, after).
+		Order("id").Limit(limit).Pluck("id", &ids).Error; err != nil {
+		return nil, fmt.Errorf("select parked leads: %w", err)
 	}
 	return ids, nil
+}
+
+// UnparkLeads clears the parked mark of leads that were woken.
+func UnparkLeads(ctx context.Context, db *gorm.DB, ids []string) error {
+	for len(ids) > 0 {
+		n := min(len(ids), 500)
+		if err := db.WithContext(ctx).Exec("UPDATE leads SET parked_at = NULL WHERE id IN ?", ids[:n]).Error; err != nil {
+			return fmt.Errorf("unpark leads: %w", err)
+		}
+		ids = ids[n:]
+	}
+	return nil
 }
 
 // LeadIDsOfCampaignInStatus pages through the ids of a campaign's leads in

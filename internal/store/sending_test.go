@@ -387,12 +387,22 @@ func TestSendPausedParksAndWindowDefers(t *testing.T) {
 		if d := f.begin(t, l, 0, f.now, store.SendLimits{}); d.Outcome != store.OutcomePaused {
 			t.Fatalf("paused: %s", d.Outcome)
 		}
-		ids, err := store.TakeParkedLeads(ctx, db, f.camp.ID, 10)
+		ids, err := store.ParkedLeadIDs(ctx, db, f.camp.ID, "", 10)
 		if err != nil || len(ids) != 1 || ids[0] != l.ID {
 			t.Fatalf("parked %v %v", ids, err)
 		}
-		if ids, _ := store.TakeParkedLeads(ctx, db, f.camp.ID, 10); len(ids) != 0 {
-			t.Fatalf("parked twice: %v", ids)
+		// Parked until woken: a failed wake-up leaves it for the next resume.
+		if again, _ := store.ParkedLeadIDs(ctx, db, f.camp.ID, "", 10); len(again) != 1 {
+			t.Fatalf("parked lead not found again before it was woken: %v", again)
+		}
+		if after, _ := store.ParkedLeadIDs(ctx, db, f.camp.ID, l.ID, 10); len(after) != 0 {
+			t.Fatalf("page after the last parked lead: %v", after)
+		}
+		if err := store.UnparkLeads(ctx, db, ids); err != nil {
+			t.Fatal(err)
+		}
+		if ids, _ := store.ParkedLeadIDs(ctx, db, f.camp.ID, "", 10); len(ids) != 0 {
+			t.Fatalf("parked after it was woken: %v", ids)
 		}
 		db.Model(&models.Campaign{}).Where("id = ?", f.camp.ID).Update("state", models.CampaignDeleting)
 		if d := f.begin(t, l, 0, f.now, store.SendLimits{}); d.Outcome != store.OutcomeGone {
