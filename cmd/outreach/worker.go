@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
@@ -26,6 +27,13 @@ func workerCmd(e *env) *cobra.Command {
 					return err
 				}
 				defer c.Close()
+				if !strings.HasPrefix(strings.ToLower(e.cfg.PublicBaseURL), "https://") {
+					// Mailbox providers offer one-click unsubscribe only for
+					// an https link (RFC 8058), and a loopback default reaches
+					// nobody: recipients then have only the mailto link.
+					e.log.Warn("PUBLIC_BASE_URL is not an https address: unsubscribe links in e-mails will not offer one-click unsubscribe"+
+						" (set it to the public https address of the API)", "public_base_url", e.cfg.PublicBaseURL)
+				}
 				w, err := e.startWorker(ctx, db, c, o)
 				if err != nil {
 					return err

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/mail"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -16,6 +17,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"golang.org/x/net/idna"
 )
 
 // Config is the whole configuration. Field tags:
@@ -69,7 +72,7 @@ type Config struct {
 	OOODefaultDelay   time.Duration `env:"OOO_DEFAULT_DELAY" default:"168h" help:"pause after an out-of-office reply that states no return date"`
 
 	UnsubscribeSecret string `env:"UNSUBSCRIBE_SECRET" default:"" help:"secret signing unsubscribe links (32+ characters); empty generates one and keeps it in OUTREACH_DATA_DIR"`
-	PublicBaseURL     string `env:"PUBLIC_BASE_URL" default:"http://127.0.0.1:8080" help:"public address of the API, used in unsubscribe links"`
+	PublicBaseURL     string `env:"PUBLIC_BASE_URL" default:"http://127.0.0.1:8080" help:"public address of the API, used in unsubscribe links; https in production (one-click unsubscribe is offered only over https)"`
 
 	LLMBaseURL string `env:"LLM_BASE_URL" default:"" help:"OpenAI-compatible endpoint for reply classification; empty uses the built-in rules"`
 	LLMAPIKey  string `env:"LLM_API_KEY" default:"" help:"API key for LLM_BASE_URL"`
@@ -206,8 +209,8 @@ func (c Config) check() error {
 			return fmt.Errorf("%s: must be a port from 1 to 65535 (got %d)", p.name, p.port)
 		}
 	}
-	if at := strings.LastIndexByte(c.SMTPFrom, '@'); at < 1 || !strings.Contains(c.SMTPFrom[at:], ".") || strings.ContainsAny(c.SMTPFrom, " <>,") {
-		return fmt.Errorf("SMTP_FROM: must be a plain e-mail address such as outreach@yourdomain.com (got %q)", c.SMTPFrom)
+	if err := checkSMTPFrom(c.SMTPFrom); err != nil {
+		return err
 	}
 	if c.MaxBodyBytes < 1024 {
 		return fmt.Errorf("HTTP_MAX_BODY_BYTES: must be at least 1024 (got %d)", c.MaxBodyBytes)
@@ -319,4 +322,35 @@ func EnvExample() string {
 		b.WriteString(v.Name + "=" + v.Default + "\n")
 	}
 	return b.String()
+}
+
+// checkSMTPFrom refuses a sender address the mail library would refuse at
+// the first send (every send would then fail): a plain addr-spec with a
+// dotted domain, as net/mail reads it, whose domain is ASCII (it also names
+// every Message-ID, which must be ASCII; an internationalised domain is
+// written in its xn-- form).
+func checkSMTPFrom(from string) error {
+	bad := func(why string) error {
+		return fmt.Errorf("SMTP_FROM: must be a plain e-mail address such as outreach@yourdomain.com: %s (got %q)", why, from)
+	}
+	a, err := mail.ParseAddress(from)
+	if err != nil {
+		return bad(err.Error())
+	}
+	if a.Name != "" || a.Address != from {
+		return bad("no display name or angle brackets (the name is SMTP_FROM_NAME)")
+	}
+	domain := from[strings.LastIndexByte(from, '@')+1:]
+	if !strings.Contains(domain, ".") {
+		return bad("the domain needs a dot")
+	}
+	for i := 0; i < len(from); i++ {
+		if from[i] >= 0x80 {
+			if ascii, err := idna.Lookup.ToASCII(domain); err == nil && ascii != domain {
+				return bad("write the domain as " + ascii + " and the address in ASCII")
+			}
+			return bad("the address must be ASCII")
+		}
+	}
+	return nil
 }

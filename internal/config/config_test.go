@@ -120,3 +120,26 @@ func TestTemporalTLSSettings(t *testing.T) {
 		})
 	}
 }
+
+// SMTP_FROM must be an address the mail library takes: one that passed a
+// looser check failed every send.
+func TestSMTPFromIsUsable(t *testing.T) {
+	t.Parallel()
+	for _, bad := range []string{
+		"outreach@example.com.", "outreach@example..com", "outreach;x@example.com", "a@@example.com",
+		`out"reach@example.com`, "Outreach <outreach@example.com>", "outreach@localhost", "outreach@bücher.de", "outreach",
+	} {
+		_, err := LoadFrom(lookup(map[string]string{"SMTP_FROM": bad}))
+		if err == nil || !strings.Contains(err.Error(), "SMTP_FROM") || strings.Contains(err.Error(), "\n") {
+			t.Errorf("SMTP_FROM %q: %v", bad, err)
+		}
+	}
+	if _, err := LoadFrom(lookup(map[string]string{"SMTP_FROM": "outreach@bücher.de"})); err == nil || !strings.Contains(err.Error(), "xn--bcher-kva.de") {
+		t.Errorf("an internationalised domain is not explained: %v", err)
+	}
+	for _, good := range []string{"outreach@example.com", "ann.writer+outreach@mail.agency.example", "o@xn--bcher-kva.de"} {
+		if _, err := LoadFrom(lookup(map[string]string{"SMTP_FROM": good})); err != nil {
+			t.Errorf("SMTP_FROM %q refused: %v", good, err)
+		}
+	}
+}

@@ -278,3 +278,83 @@ func TestNewSenderRejectsBadConfig(t *testing.T) {
 		t.Error("empty host accepted")
 	}
 }
+
+// Every header line stays within RFC 5322's 998 octets, References
+// included at the last step of the longest sequence with a long domain, and
+// the folded References still read back as the thread.
+func TestLongThreadHeadersFold(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t, mailtest.Options{})
+	s := newSender(t, srv, outmail.TLSNone, nil, false)
+	const domain = "outreach.mail.a-rather-long-agency-domain.example.com"
+	m := sample(0)
+	m.MessageID = outmail.MessageID("01a2174a-4c4a-73e1-94fb-f65b6c59fdf2", "01a2174a-4c4a-73e1-94fb-f65b6c59fdf3", 9, domain)
+	for i := range 9 {
+		m.References = append(m.References, outmail.MessageID("01a2174a-4c4a-73e1-94fb-f65b6c59fdf2", "01a2174a-4c4a-73e1-94fb-f65b6c59fdf3", i, domain))
+	}
+	m.InReplyTo = m.References[8]
+	if err := s.Send(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+	got := srv.ByMessageID(m.MessageID)
+	if len(got) != 1 {
+		t.Fatalf("captured %d", len(got))
+	}
+	for i, line := range strings.Split(string(got[0].Raw), "\r\n") {
+		if len(line) > 998 {
+			t.Errorf("line %d is %d octets: %.60s...", i, len(line), line)
+		}
+	}
+	if len(got[0].References) != 9 || got[0].References[0] != m.References[0] || got[0].References[8] != m.References[8] {
+		t.Errorf("References read back as %q", got[0].References)
+	}
+}
+
+// One-click (List-Unsubscribe-Post) is announced only with an https link,
+// as RFC 8058 requires; the link itself is listed either way.
+func TestOneClickOnlyOverHTTPS(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t, mailtest.Options{})
+	s := newSender(t, srv, outmail.TLSNone, nil, false)
+	m := sample(0)
+	m.UnsubscribeURL = "http://127.0.0.1:8080/u/TOKEN"
+	if err := s.Send(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+	c := srv.ByMessageID(m.MessageID)[0]
+	if c.Header.Get("List-Unsubscribe-Post") != "" || !strings.Contains(c.Header.Get("List-Unsubscribe"), "<http://127.0.0.1:8080/u/TOKEN>") {
+		t.Errorf("http link: List-Unsubscribe %q, Post %q", c.Header.Get("List-Unsubscribe"), c.Header.Get("List-Unsubscribe-Post"))
+	}
+}
+
+// A sender address or Message-ID domain go-mail cannot use is our
+// configuration's fault: the send is temporary (retried until fixed), never
+// a permanent failure that would bounce and suppress the lead.
+func TestUnusableSenderIsTemporary(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t, mailtest.Options{})
+	s := newSender(t, srv, outmail.TLSNone, nil, false)
+	for _, mod := range []func(*outmail.Message){
+		func(m *outmail.Message) { m.From = "outreach@example.com." },
+		func(m *outmail.Message) { m.From = "a@@example.com" },
+		func(m *outmail.Message) { m.MessageID = outmail.MessageID("c1", "l1", 0, "bücher.de") },
+	} {
+		m := sample(0)
+		mod(&m)
+		err := s.Send(context.Background(), m)
+		var se *outmail.SendError
+		if !errors.As(err, &se) || se.Kind != outmail.Temporary || !errors.Is(err, outmail.ErrSender) {
+			t.Errorf("from %q, id %q: %v", m.From, m.MessageID, err)
+		}
+	}
+	// A recipient go-mail cannot use is the lead's: permanent.
+	m := sample(0)
+	m.To = "editor@@blog.example"
+	var se *outmail.SendError
+	if err := s.Send(context.Background(), m); !errors.As(err, &se) || se.Kind != outmail.Permanent {
+		t.Errorf("bad recipient: %v", err)
+	}
+	if srv.Count() != 0 {
+		t.Errorf("%d messages went out", srv.Count())
+	}
+}

@@ -8,6 +8,7 @@
 package mail
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -62,14 +63,24 @@ func oneLine(s string) string {
 
 func bracket(id string) string { return "<" + oneLine(id) + ">" }
 
+// ErrSender marks a message that cannot be built because of the sender's
+// side (SMTP_FROM, the Message-ID's domain): the recipient is not at fault
+// and no lead may be bounced for it.
+var ErrSender = errors.New("the sender address is not usable")
+
 // Build turns m into a go-mail message.
 func Build(m Message) (*gomail.Msg, error) {
 	if m.MessageID == "" || m.To == "" || m.From == "" {
 		return nil, fmt.Errorf("build message: Message-ID, From and To are required")
 	}
+	if !plainASCII(m.MessageID) {
+		// go-mail would encode it as a whole (=?UTF-8?q?...?=): no longer
+		// a msg-id, and replies could not be matched.
+		return nil, fmt.Errorf("build message: Message-ID %q is not printable ASCII (a non-ASCII SMTP_FROM domain?): %w", m.MessageID, ErrSender)
+	}
 	msg := gomail.NewMsg(gomail.WithNoDefaultUserAgent())
 	if err := msg.FromFormat(oneLine(m.FromName), m.From); err != nil {
-		return nil, fmt.Errorf("build message: from: %w", err)
+		return nil, fmt.Errorf("build message: from: %w: %w", ErrSender, err)
 	}
 	if err := msg.AddToFormat(oneLine(m.ToName), m.To); err != nil {
 		return nil, fmt.Errorf("build message: to: %w", err)
@@ -85,11 +96,13 @@ func Build(m Message) (*gomail.Msg, error) {
 		msg.SetGenHeaderPreformatted(gomail.HeaderInReplyTo, bracket(m.InReplyTo))
 	}
 	if len(m.References) > 0 {
+		// One id per line (folded): ten steps of long ids on one line would
+		// pass the 998-octet limit of RFC 5322.
 		refs := make([]string, len(m.References))
 		for i, r := range m.References {
 			refs[i] = bracket(r)
 		}
-		msg.SetGenHeaderPreformatted(gomail.HeaderReferences, strings.Join(refs, " "))
+		msg.SetGenHeaderPreformatted(gomail.HeaderReferences, strings.Join(refs, "\r\n "))
 	}
 	var unsub []string
 	if m.UnsubscribeMailto != "" {
@@ -101,8 +114,8 @@ func Build(m Message) (*gomail.Msg, error) {
 	if len(unsub) > 0 {
 		msg.SetGenHeaderPreformatted(gomail.HeaderListUnsubscribe, strings.Join(unsub, ", "))
 	}
-	if m.UnsubscribeURL != "" {
-		// RFC 8058: one-click needs the https link to be present.
+	if strings.HasPrefix(strings.ToLower(m.UnsubscribeURL), "https://") {
+		// RFC 8058: one-click is announced only with an https link.
 		msg.SetGenHeaderPreformatted(gomail.HeaderListUnsubscribePost, "List-Unsubscribe=One-Click")
 	}
 	msg.SetBodyString(gomail.TypeTextPlain, m.Text)
@@ -110,4 +123,14 @@ func Build(m Message) (*gomail.Msg, error) {
 		msg.AddAlternativeString(gomail.TypeTextHTML, m.HTML)
 	}
 	return msg, nil
+}
+
+// plainASCII reports whether s is printable ASCII.
+func plainASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < ' ' || s[i] > '~' {
+			return false
+		}
+	}
+	return true
 }

@@ -156,6 +156,11 @@ func NewSender(cfg Config) (*Sender, error) {
 // other error is a *SendError.
 func (s *Sender) Send(ctx context.Context, m Message) error {
 	msg, err := Build(m)
+	if errors.Is(err, ErrSender) {
+		// Our configuration, not the recipient: retried (with backoff)
+		// until the operator fixes it, like a 5xx to MAIL FROM.
+		return &SendError{Kind: Temporary, Err: err}
+	}
 	if err != nil {
 		// A message that cannot be built will not build on retry either.
 		return &SendError{Kind: Permanent, Err: err}
