@@ -48,21 +48,31 @@ var (
 const formulaTriggers = "=+-@\t\r"
 
 // neutralizeCell prefixes a single quote to a cell a spreadsheet would
-// evaluate, so it is shown as text.
+// evaluate, so it is shown as text; and to a cell that already starts with
+// quotes before such a character, so that unneutralizeCell gives back every
+// value as it was ('=x exports as ”=x).
 func neutralizeCell(s string) string {
-	if s != "" && strings.IndexByte(formulaTriggers, s[0]) >= 0 {
+	if quotedTrigger(s) {
 		return "'" + s
 	}
 	return s
 }
 
-// unneutralizeCell undoes neutralizeCell: a quote followed by a trigger
-// character is dropped.
+// unneutralizeCell undoes neutralizeCell: of quotes before a trigger
+// character one is dropped (a spreadsheet's text marker, in a file written
+// by hand too).
 func unneutralizeCell(s string) string {
-	if len(s) >= 2 && s[0] == '\'' && strings.IndexByte(formulaTriggers, s[1]) >= 0 {
+	if s != "" && s[0] == '\'' && quotedTrigger(s[1:]) {
 		return s[1:]
 	}
 	return s
+}
+
+// quotedTrigger reports whether s is a trigger character after any number
+// of single quotes.
+func quotedTrigger(s string) bool {
+	t := strings.TrimLeft(s, "'")
+	return t != "" && strings.IndexByte(formulaTriggers, t[0]) >= 0
 }
 
 func (s *Server) exportLeads(c *gin.Context) {
@@ -117,6 +127,7 @@ func (s *Server) streamCSV(c *gin.Context, kind string, header []string, run fun
 	}
 	camp := currentCampaign(c)
 	w := csv.NewWriter(c.Writer)
+	w.UseCRLF = true // RFC 4180
 	started, rows := false, 0
 	cells := make([]string, len(header))
 	start := func() error {

@@ -172,11 +172,12 @@ func TestExportAttemptsAndReplies(t *testing.T) {
 			}
 		}
 
-		// An empty campaign exports its header alone.
+		// An empty campaign exports its header alone, its line ended by
+		// CRLF (RFC 4180).
 		empty := owner.createCampaign("Empty")
 		for kind, header := range map[string][]string{"leads": leadsExportHeader, "attempts": attemptsExportHeader, "replies": repliesExportHeader} {
 			body := owner.do(http.MethodGet, "/campaigns/"+empty.ID+"/export/"+kind, nil).expect(http.StatusOK).Body
-			if want := strings.Join(header, ",") + "\n"; string(body) != want {
+			if want := strings.Join(header, ",") + "\r\n"; string(body) != want {
 				t.Errorf("empty %s export %q, want %q", kind, body, want)
 			}
 		}
@@ -208,9 +209,9 @@ func TestExportFileNames(t *testing.T) {
 // touched.
 func TestNeutralizeCellRoundTrip(t *testing.T) {
 	t.Parallel()
-	for _, v := range append(slices.Clone(formulaCells), "\t", "\r", "=", "'", "''=x", "plain", "", "é=1", " =1", "0.5", "1e-3") {
+	for _, v := range append(slices.Clone(formulaCells), "\t", "\r", "=", "'", "''=x", "'=x", "'-Tis the season", "'", "it's", "plain", "", "é=1", " =1", "0.5", "1e-3") {
 		n := neutralizeCell(v)
-		if v != "" && strings.ContainsRune(formulaTriggers, rune(v[0])) {
+		if rest := strings.TrimLeft(v, "'"); rest != "" && strings.ContainsRune(formulaTriggers, rune(rest[0])) {
 			if n != "'"+v {
 				t.Errorf("%q neutralised to %q", v, n)
 			}

@@ -2,6 +2,7 @@ package api
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/csv"
 	"errors"
@@ -293,7 +294,11 @@ func readHeader(r *csv.Reader, res *ImportResult) (csvColumns, error) {
 		}
 	}
 	if cols.website < 0 {
-		v.Add("file", "the header has no website column; name one website_url (or url, website, site, domain)")
+		if len(header) == 1 && strings.Contains(header[0], ";") {
+			v.Add("file", "the header is one column holding semicolons: the file looks semicolon-separated (Excel in some languages); save it as CSV with commas")
+		} else {
+			v.Add("file", "the header has no website column; name one website_url (or url, website, site, domain)")
+		}
 	}
 	return cols, v.Err()
 }
@@ -316,10 +321,36 @@ func newCSVReader(f io.ReadSeeker) (*csv.Reader, error) {
 	if bom, err := br.Peek(3); err == nil && string(bom) == "\uFEFF" {
 		_, _ = br.Discard(3)
 	}
-	r := csv.NewReader(br)
+	r := csv.NewReader(&loneCRReader{r: br})
 	r.FieldsPerRecord = -1 // a row with the wrong number of cells fails alone
 	r.ReuseRecord = true
 	return r, nil
+}
+
+// loneCRReader turns a carriage return not followed by a line feed into a
+// line feed: files saved as "CSV (Macintosh)" end their lines with CR
+// alone, which encoding/csv reads as one endless line (the whole file was
+// one header, and nothing imported). CRLF passes unchanged.
+type loneCRReader struct{ r *bufio.Reader }
+
+func (l *loneCRReader) Read(p []byte) (int, error) {
+	n, err := l.r.Read(p)
+	for i := 0; i < n; {
+		j := bytes.IndexByte(p[i:n], '\r')
+		if j < 0 {
+			break
+		}
+		i += j
+		if i+1 < n {
+			if p[i+1] != '\n' {
+				p[i] = '\n'
+			}
+		} else if next, perr := l.r.Peek(1); perr != nil || next[0] != '\n' {
+			p[i] = '\n'
+		}
+		i++
+	}
+	return n, err
 }
 
 // tooManyRows counts the file's data rows as the import will (blank rows

@@ -232,6 +232,10 @@ func TestImportRefusals(t *testing.T) {
 			t.Errorf("duplicate column detail %v", env.Error.Details)
 		}
 		owner.postCSV(camp.ID, "text/csv", []byte("\"url\nhttps://a.example.com\n")).expectFields("file")
+		env = owner.postCSV(camp.ID, "text/csv", []byte("website_url;contact_name\nhttps://a.example.com;Ann\n")).expectFields("file")
+		if !strings.Contains(env.Error.Details[0].(map[string]any)["reason"].(string), "semicolon") {
+			t.Errorf("semicolon-separated file: %v", env.Error.Details)
+		}
 		owner.do(http.MethodPost, "/campaigns/"+camp.ID+"/leads/import?dry_run=true", nil).expectFields("dry_run")
 
 		// Multipart: the field file, and nothing else.
@@ -349,6 +353,26 @@ func TestCSVHundredThousandRows(t *testing.T) {
 		}
 		if rows != MaxImportRows {
 			t.Fatalf("%d rows exported, want %d", rows, MaxImportRows)
+		}
+	})
+}
+
+// Lines ended by CR alone ("CSV (Macintosh)") import row by row, like LF
+// and CRLF; a CR inside a quoted cell stays a line break of that cell.
+func TestImportCROnlyLineEnds(t *testing.T) {
+	t.Parallel()
+	eachServer(t, func(t *testing.T, ts *testServer) {
+		owner := ts.newUser("cr@example.com")
+		camp := owner.createCampaign("CR")
+		var res ImportResult
+		body := "website_url,contact_name,website_title\rhttps://a.example.com,Ann,\"Two\rlines\"\rhttps://b.example.com,Bob,B\r"
+		owner.postCSV(camp.ID, "text/csv", []byte(body)).expect(http.StatusOK).decode(&res)
+		if res.Rows != 2 || res.Added != 2 || len(res.IgnoredColumns) != 0 {
+			t.Fatalf("CR-only file: %+v", res)
+		}
+		leads := leadsByURL(t, owner, camp.ID)
+		if a := leads["https://a.example.com"]; a.ContactName != "Ann" || a.WebsiteTitle != "Two\nlines" {
+			t.Errorf("first row %+v", a)
 		}
 	})
 }
