@@ -50,7 +50,7 @@ const formulaTriggers = "=+-@\t\r"
 // neutralizeCell prefixes a single quote to a cell a spreadsheet would
 // evaluate, so it is shown as text; and to a cell that already starts with
 // quotes before such a character, so that unneutralizeCell gives back every
-// value as it was ('=x exports as ”=x).
+// value as it was (a value '=x exports with a second quote in front).
 func neutralizeCell(s string) string {
 	if quotedTrigger(s) {
 		return "'" + s

@@ -165,22 +165,27 @@ func totals(ctx context.Context, db *gorm.DB, where string, args ...any) (map[st
 		}
 		return t
 	}
+	// One statement, so one snapshot: read apart, a send committing
+	// between the two reads showed more leads sent than contacted.
 	var rows []keyedCount
-	q := db.WithContext(ctx)
-	if err := q.Raw("SELECT campaign_id, status AS key, n FROM lead_counts WHERE "+where, args...).Scan(&rows).Error; err != nil {
-		return nil, fmt.Errorf("analytics lead counts: %w", err)
+	both := append(append([]any{}, args...), args...)
+	err := db.WithContext(ctx).Raw("SELECT campaign_id, 'l' AS kind, status AS key, n FROM lead_counts WHERE "+where+
+		" UNION ALL SELECT campaign_id, 's' AS kind, metric AS key, n FROM campaign_stats WHERE "+where, both...).Scan(&rows).Error
+	if err != nil {
+		return nil, fmt.Errorf("analytics counters: %w", err)
 	}
+	var stats []keyedCount
 	for _, r := range rows {
+		if r.Kind == "s" {
+			stats = append(stats, r)
+			continue
+		}
 		t := get(r.CampaignID)
 		t.LeadsByStatus[models.LeadStatus(r.Key)] += r.N
 		t.Leads += r.N
 		if models.LeadStatus(r.Key) != models.StatusDiscovered {
 			t.LeadsContacted += r.N
 		}
-	}
-	var stats []keyedCount
-	if err := q.Raw("SELECT campaign_id, metric AS key, n FROM campaign_stats WHERE "+where, args...).Scan(&stats).Error; err != nil {
-		return nil, fmt.Errorf("analytics counters: %w", err)
 	}
 	for _, r := range stats {
 		t := get(r.CampaignID)
@@ -202,8 +207,10 @@ func totals(ctx context.Context, db *gorm.DB, where string, args ...any) (map[st
 
 type keyedCount struct {
 	CampaignID string
-	Key        string
-	N          int64
+	// Kind tells the tables of a union apart, when there is one.
+	Kind string
+	Key  string
+	N    int64
 }
 
 // DaySends is the number of e-mails sent on one day of a campaign's
