@@ -113,7 +113,10 @@ func (s *PollStats) add(out []Outcome) {
 	}
 }
 
-// Poll reads every configured mailbox until it is caught up.
+// Poll reads every configured mailbox until it is caught up. A mailbox
+// that fails (deleted, misspelt, a broken message) does not keep the others
+// from being read: the error names every mailbox that failed, after all
+// were tried (each after a failure on a fresh connection).
 func (p *Poller) Poll(ctx context.Context) (PollStats, error) {
 	var st PollStats
 	c, err := p.connect(ctx)
@@ -121,14 +124,30 @@ func (p *Poller) Poll(ctx context.Context) (PollStats, error) {
 		return st, err
 	}
 	defer func() { _ = c.Close() }()
-	for _, mb := range p.Config.Mailboxes {
-		if err := p.pollMailbox(ctx, c, mb, &st); err != nil {
-			return st, fmt.Errorf("mailbox %s: %w", mb, err)
+	var errs []error
+	for i, mb := range p.Config.Mailboxes {
+		if ctx.Err() != nil {
+			errs = append(errs, ctx.Err())
+			break
 		}
-		st.Mailboxes++
+		err := p.pollMailbox(ctx, c, mb, &st)
+		if err == nil {
+			st.Mailboxes++
+			continue
+		}
+		errs = append(errs, fmt.Errorf("mailbox %s: %w", mb, err))
+		if i == len(p.Config.Mailboxes)-1 {
+			break
+		}
+		// The failure may have left the connection mid-command (a message
+		// cut inside its literal): the next mailbox gets a new one.
+		_ = c.Close()
+		if c, err = p.connect(ctx); err != nil {
+			return st, errors.Join(append(errs, err)...)
+		}
 	}
 	_ = c.Logout().Wait()
-	return st, nil
+	return st, errors.Join(errs...)
 }
 
 // deadlineConn renews the read and write deadlines before each operation,

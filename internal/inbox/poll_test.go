@@ -268,6 +268,26 @@ func TestPollSameMessageInTwoFolders(t *testing.T) {
 	})
 }
 
+// A mailbox that cannot be read (deleted, misspelt) does not keep the
+// others from being polled: their replies are stored and the poll's error
+// names the failing one.
+func TestPollMissingMailboxDoesNotBlockOthers(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *gorm.DB) {
+		w := newWorld(t, db, 1)
+		srv := imaptest.Start(t, imaptest.Options{})
+		c := srv.Client(t)
+		srv.Append(t, c, "INBOX", reply("one@site0.example", "lead0@site0.example", "Re: x", w.sent[0].MessageID, "", "Sounds good!"), time.Now())
+		st, err := newPoller(db, srv, "Replies", "INBOX", "Gone").Poll(context.Background())
+		if err == nil || !strings.Contains(err.Error(), "mailbox Replies") || !strings.Contains(err.Error(), "mailbox Gone") {
+			t.Fatalf("error %v, want both missing mailboxes named", err)
+		}
+		if st.Mailboxes != 1 || st.New != 1 {
+			t.Fatalf("stats %+v: INBOX, between the missing ones, must be read", st)
+		}
+	})
+}
+
 // backlogBehindProxy stores n replies of about 2 KB from <prefix>-<i>@…,
 // each answering a sent pitch, and answers a poller that reaches the IMAP
 // server through a proxy the test can cut.
