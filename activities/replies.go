@@ -33,8 +33,11 @@ func (r *Replies) Register(w sdkworker.Worker) {
 }
 
 // PollReplies reads every configured mailbox until caught up, storing new
-// replies. It heartbeats after every page; a retry resumes from the
-// checkpoints.
+// replies, and delivers the effects of each stored page while the poll goes
+// on (a reply stored early in a long catch-up reaches its lead at once; what
+// fails to be delivered stays pending for DeliverReplyEffects). It
+// heartbeats every few seconds (a page classified by a slow LLM takes
+// minutes); a retry resumes from the checkpoints.
 func (r *Replies) PollReplies(ctx context.Context, in workflows.ReplyPollInput) (workflows.PollRepliesResult, error) {
 	if r.Poller == nil {
 		if in.Trigger == "schedule" {
@@ -44,9 +47,32 @@ func (r *Replies) PollReplies(ctx context.Context, in workflows.ReplyPollInput) 
 		return workflows.PollRepliesResult{}, temporal.NewNonRetryableApplicationError(inbox.ErrNotConfigured.Error(),
 			workflows.ErrTypeRepliesNotConfigured, inbox.ErrNotConfigured)
 	}
+	stop := keepAlive(ctx)
+	defer stop()
 	p := *r.Poller
-	if activity.IsActivity(ctx) {
-		p.OnPage = func(st inbox.PollStats) { activity.RecordHeartbeat(ctx, st.Fetched) }
+	if r.Effects != nil {
+		owed := make(chan []string, 64)
+		delivered := make(chan struct{})
+		go func() {
+			defer close(delivered)
+			for ids := range owed {
+				if _, err := r.Effects.Deliver(ctx, len(ids), ids...); err != nil {
+					r.log().WarnContext(ctx, "reply effects left pending for the delivery after the poll", "error", err)
+				}
+			}
+		}()
+		defer func() { close(owed); <-delivered }()
+		p.OnStored = func(out []inbox.Outcome) {
+			var ids []string
+			for _, o := range out {
+				if o.New && o.EffectOwed {
+					ids = append(ids, o.Reply.ID)
+				}
+			}
+			if len(ids) > 0 {
+				owed <- ids
+			}
+		}
 	}
 	st, err := p.Poll(ctx)
 	out := workflows.PollRepliesResult{

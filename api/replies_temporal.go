@@ -31,11 +31,16 @@ var _ ReplyEngine = (*TemporalEngine)(nil)
 // server is configured on the workers.
 var errPollingOff = fmt.Errorf("%w: %w", models.ErrConflict, inbox.ErrNotConfigured)
 
+// pollWait bounds how long POST /replies/poll waits for the poll: below
+// the server's 5 min WriteTimeout, so the 503 that answers a longer poll
+// still reaches the client (the poll goes on; its replies are stored).
+const pollWait = 4*time.Minute + 30*time.Second
+
 // PollReplies starts the reply-poll workflow (or joins the one running for
-// an earlier request) and waits for its result, up to five minutes.
+// an earlier request) and waits for its result, up to pollWait.
 func (e *TemporalEngine) PollReplies(ctx context.Context) (workflows.ReplyPollResult, error) {
 	var res workflows.ReplyPollResult
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	ctx, cancel := context.WithTimeout(ctx, pollWait)
 	defer cancel()
 	run, err := e.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:                       workflows.ReplyPollNowWorkflowID(e.TaskQueue),

@@ -100,6 +100,10 @@ type AppliedReply struct {
 // is reclassified as before (only the first reply replays from the base).
 const maxAppliedReplies = 50
 
+// versionReplyOnce marks lead workflows that ignore a reply signal they
+// have applied already (a delivery repeated by two deliverers racing).
+const versionReplyOnce = "reply-once"
+
 // versionRevivedAtClose marks lead workflows that go on when a signal
 // taken while closing made the lead live again (before: it completed).
 const versionRevivedAtClose = "revived-at-close"
@@ -453,6 +457,11 @@ func (w *leadWF) onReply(r ReplySignal) {
 	if r.Reclassified && w.p.ReplyBase != nil && w.appliedIndex(r.ReplyID) >= 0 &&
 		workflow.GetVersion(w.ctx, versionReclassifyReplay, workflow.DefaultVersion, 1) == 1 {
 		w.reclassify(r)
+		return
+	}
+	if !r.Reclassified && w.appliedIndex(r.ReplyID) >= 0 &&
+		workflow.GetVersion(w.ctx, versionReplyOnce, workflow.DefaultVersion, 1) == 1 {
+		// Delivered again (two deliverers raced): applied once already.
 		return
 	}
 	defer w.recordApplied(r)

@@ -654,3 +654,29 @@ func TestLeadReplanAdoptsNewSettings(t *testing.T) {
 		})
 	}
 }
+
+// A reply signal delivered twice (two deliverers raced) is applied once: a
+// soft bounce does not push the next follow-up a second day out.
+func TestLeadAppliesARepliedSignalOnce(t *testing.T) {
+	t.Parallel()
+	plan := LeadPlan{Timezone: "UTC", Window: alwaysOpenWindow(), Delays: []float64{0, 0.5}}
+	env, f := newLeadEnv(t, plan)
+	soft := ReplySignal{ReplyID: "r", Tag: models.ReplyBounce, BounceKind: "soft"}
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(SignalLeadReply, soft) }, time.Hour)
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(SignalLeadReply, soft) }, 3*time.Hour)
+	stopAt(env, days(5))
+	env.ExecuteWorkflow(LeadWorkflowName, leadInput(plan, true))
+	sends := f.sendSteps()
+	if len(sends) != 2 || !sends[1].At.Equal(t0.Add(time.Hour+softBounceDelay)) {
+		t.Fatalf("sends %+v: the follow-up must wait one day after the first delivery of the soft bounce", sends)
+	}
+	var paused int
+	for _, e := range f.events {
+		if e.Kind == "reply" {
+			paused++
+		}
+	}
+	if paused != 1 {
+		t.Errorf("%d soft-bounce events, want 1", paused)
+	}
+}

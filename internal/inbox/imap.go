@@ -73,6 +73,10 @@ type Poller struct {
 	// Dial makes the TCP connection; nil uses a net.Dialer (tests route
 	// through a proxy here).
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// OnStored, when set, is called with the outcomes of each group of
+	// pages once they are stored (the activity delivers their effects
+	// then, not only after the whole poll).
+	OnStored func([]Outcome)
 	// OnPage, when set, is called after each stored page (the activity
 	// heartbeats there).
 	OnPage func(PollStats)
@@ -514,6 +518,9 @@ func (p *Poller) storePages(ctx context.Context, key string, validity uint32, gr
 			return err
 		}
 		st.add(out)
+		if p.OnStored != nil {
+			p.OnStored(out)
+		}
 	} else if safe > 0 {
 		if err := store.SaveCheckpoint(ctx, p.DB, key, validity, safe, p.now()); err != nil {
 			return err
