@@ -68,10 +68,13 @@ func (s *Server) setState(c *gin.Context, action string, to models.CampaignState
 	return camp, prev, changed, err
 }
 
-// revertState undoes setState when the workflow could not be told.
+// revertState undoes setState when the workflow could not be told, unless
+// the campaign changed since (its updated_at is no longer the one this
+// request wrote): a pause and a resume that both succeeded meanwhile must
+// not be undone by a stale launch or resume timing out.
 func (s *Server) revertState(c *gin.Context, camp models.Campaign, prev models.CampaignState) {
-	err := s.db.WithContext(c.Request.Context()).Model(&models.Campaign{}).
-		Where("id = ? AND state = ?", camp.ID, camp.State).
+	err := s.db.WithContext(context.WithoutCancel(c.Request.Context())).Model(&models.Campaign{}).
+		Where("id = ? AND state = ? AND updated_at = ?", camp.ID, camp.State, camp.UpdatedAt).
 		Updates(map[string]any{"state": prev, "updated_at": s.now().UTC()}).Error
 	if err != nil {
 		loggerFrom(c).ErrorContext(c.Request.Context(), "revert campaign state", "campaign_id", camp.ID, "error", err)

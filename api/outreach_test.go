@@ -1,14 +1,17 @@
 package api
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/backlinkoutreach/outreach/internal/store"
 	"github.com/backlinkoutreach/outreach/models"
+	"github.com/backlinkoutreach/outreach/workflows"
 )
 
 // The outreach routes on their own (no engine): input is checked before
@@ -127,4 +130,78 @@ func TestAttemptsAndFollowUpsPages(t *testing.T) {
 		other := ts.newUser("other@example.com")
 		other.do(http.MethodGet, "/campaigns/"+camp.ID+"/attempts", nil).expectError(http.StatusNotFound, CodeCampaignNotFound)
 	})
+}
+
+// stallingOutreach is an Outreach engine whose next Resume of a campaign,
+// once armed, waits for the test and then fails (a signal that timed out).
+type stallingOutreach struct {
+	recordingEngine
+	stalls sync.Map // campaign id -> *stall, taken by its next Resume
+}
+
+type stall struct{ entered, release chan struct{} }
+
+func (e *stallingOutreach) arm(campaignID string) *stall {
+	s := &stall{entered: make(chan struct{}), release: make(chan struct{})}
+	e.stalls.Store(campaignID, s)
+	return s
+}
+
+func (e *stallingOutreach) Launch(_ context.Context, c models.Campaign) error {
+	return e.record("Launch", c.ID)
+}
+
+func (e *stallingOutreach) Pause(_ context.Context, c models.Campaign) error {
+	return e.record("Pause", c.ID)
+}
+
+func (e *stallingOutreach) Resume(_ context.Context, c models.Campaign) error {
+	if v, ok := e.stalls.LoadAndDelete(c.ID); ok {
+		s := v.(*stall)
+		close(s.entered)
+		<-s.release
+		return errTemporalDown
+	}
+	return e.record("Resume", c.ID)
+}
+
+func (e *stallingOutreach) SetLeadStatus(context.Context, models.Campaign, string, models.LeadStatus) (workflows.StatusResult, error) {
+	return workflows.StatusResult{}, errTemporalDown
+}
+
+func (e *stallingOutreach) BulkStatus(context.Context, models.Campaign, []string, models.LeadStatus) (workflows.BulkStatusResult, error) {
+	return workflows.BulkStatusResult{}, errTemporalDown
+}
+
+func (e *stallingOutreach) SendNow(context.Context, models.Campaign, string) (workflows.SendNowResult, error) {
+	return workflows.SendNowResult{}, errTemporalDown
+}
+
+// A resume whose signal fails late undoes only its own change: a pause and
+// a resume that succeeded meanwhile stand.
+func TestStaleFailedResumeDoesNotUndoLaterOnes(t *testing.T) {
+	t.Parallel()
+	eng := &stallingOutreach{}
+	eachServer(t, func(t *testing.T, ts *testServer) {
+		u := ts.newUser("stale-resume@example.com")
+		camp := u.createCampaign("Stale resume")
+		if err := ts.DB.Model(&models.Campaign{}).Where("id = ?", camp.ID).Update("state", models.CampaignPaused).Error; err != nil {
+			t.Fatal(err)
+		}
+		st := eng.arm(camp.ID)
+		first := make(chan int)
+		go func() { first <- u.do(http.MethodPost, "/campaigns/"+camp.ID+"/resume", nil).Code }()
+		<-st.entered
+		u.do(http.MethodPost, "/campaigns/"+camp.ID+"/pause", nil).expect(http.StatusOK)
+		u.do(http.MethodPost, "/campaigns/"+camp.ID+"/resume", nil).expect(http.StatusOK)
+		close(st.release)
+		if code := <-first; code != http.StatusServiceUnavailable {
+			t.Errorf("the stalled resume answered %d", code)
+		}
+		var got CampaignOut
+		u.do(http.MethodGet, "/campaigns/"+camp.ID, nil).expect(http.StatusOK).decode(&got)
+		if got.State != models.CampaignActive {
+			t.Errorf("state %s after the last resume succeeded, want active", got.State)
+		}
+	}, withEngine(eng))
 }
