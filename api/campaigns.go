@@ -443,10 +443,22 @@ func (s *Server) unarchiveCampaign(c *gin.Context) {
 	}
 }
 
+// DeletionPending answers a DELETE whose workflows could not all be
+// stopped at once: the campaign is hidden already and the deletion finishes
+// in the background.
+type DeletionPending struct {
+	ID      string               `json:"id"`
+	State   models.CampaignState `json:"state" doc:"deleting"`
+	Message string               `json:"message"`
+}
+
 // deleteCampaign hides the campaign (state deleting: sends refuse it), has
 // the engine stop its workflows, then deletes the rows. If the engine cannot
-// stop them the campaign comes back as it was, so the client can retry. If
-// the process dies in between, the worker's DeletionFinisher completes it.
+// stop them now, the campaign stays deleting and the worker's
+// DeletionFinisher completes it (as after a crash in between): 202. It is
+// never restored: some of its workflows may be stopped already (a lead that
+// tried to send while it was deleting ended its workflow), and restored they
+// would never send again.
 func (s *Server) deleteCampaign(c *gin.Context) {
 	ctx := c.Request.Context()
 	camp := currentCampaign(c)
@@ -458,10 +470,13 @@ func (s *Server) deleteCampaign(c *gin.Context) {
 	if s.deps.Engine != nil {
 		camp.State = models.CampaignDeleting
 		if err := s.deps.Engine.DeleteCampaign(ctx, camp); err != nil {
-			if rErr := store.RestoreCampaignState(context.WithoutCancel(ctx), s.db, camp.ID, prev); rErr != nil {
-				loggerFrom(c).ErrorContext(ctx, "restore campaign after failed delete", "campaign_id", camp.ID, "error", rErr)
-			}
-			fail(c, fmt.Errorf("stop campaign workflows: %w", err))
+			loggerFrom(c).WarnContext(ctx, "campaign delete continues in the background", "campaign_id", camp.ID,
+				"previous_state", prev, "error", err)
+			c.JSON(http.StatusAccepted, DeletionPending{
+				ID: camp.ID, State: models.CampaignDeleting,
+				Message: "the campaign is hidden and will not send again; its workflows could not all be stopped now, " +
+					"so the deletion finishes in the background (within about 15 minutes)",
+			})
 			return
 		}
 	}

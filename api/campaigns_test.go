@@ -337,14 +337,20 @@ func TestCampaignEngineUnavailable(t *testing.T) {
 		delete(eng.failWith, "CampaignCreated")
 		camp := u.createCampaign("With workflow")
 
-		// Delete: the campaign comes back as it was so the client can retry.
+		// Delete: when the workflows cannot all be stopped now, the
+		// campaign stays deleting (hidden, sending nothing) and the
+		// finisher completes it: never restored, whatever was stopped.
+		doomed := u.createCampaign("Deleted while Temporal is down")
 		eng.failWith["DeleteCampaign"] = errTemporalDown
-		u.do(http.MethodDelete, "/campaigns/"+camp.ID, nil).expectError(http.StatusServiceUnavailable, CodeUnavailable)
-		var got CampaignOut
-		u.do(http.MethodGet, "/campaigns/"+camp.ID, nil).expect(http.StatusOK).decode(&got)
-		if got.State != models.CampaignDraft {
-			t.Fatalf("state after failed delete: %s", got.State)
+		var pending DeletionPending
+		u.do(http.MethodDelete, "/campaigns/"+doomed.ID, nil).expect(http.StatusAccepted).decode(&pending)
+		if pending.ID != doomed.ID || pending.State != models.CampaignDeleting || pending.Message == "" {
+			t.Fatalf("202 body %+v", pending)
 		}
+		if st := campaignState(t, ts, doomed.ID); st != models.CampaignDeleting {
+			t.Fatalf("state after a delete the engine could not finish: %q, want deleting", st)
+		}
+		u.do(http.MethodGet, "/campaigns/"+doomed.ID, nil).expectError(http.StatusNotFound, CodeCampaignNotFound)
 		delete(eng.failWith, "DeleteCampaign")
 
 		// Patch: stored, then 503 so the client retries (idempotent).

@@ -74,6 +74,12 @@ func (s *Server) OpenAPI() map[string]any {
 			ok["content"] = map[string]any{ct: map[string]any{"schema": g.schema(reflect.TypeOf(r.Response))}}
 		}
 		responses := map[string]any{strconv.Itoa(r.Status): ok}
+		if r.Accepted != nil {
+			responses["202"] = map[string]any{
+				"description": "accepted: the work goes on in the background",
+				"content":     map[string]any{"application/json": map[string]any{"schema": g.schema(reflect.TypeOf(r.Accepted))}},
+			}
+		}
 		errResp := func(desc string) map[string]any {
 			return map[string]any{"description": desc, "content": map[string]any{"application/json": map[string]any{"schema": errRef}}}
 		}

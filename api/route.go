@@ -21,6 +21,9 @@ type Route struct {
 	Response any
 	// Status is the success status; 200 when zero.
 	Status int
+	// Accepted, when set, is a value of the body of a 202 the route answers
+	// instead when its work goes on in the background.
+	Accepted any
 	// Query documents the query parameters.
 	Query []QueryParam
 	// Produces is the success media type; application/json when empty.

@@ -54,7 +54,7 @@ func (s *Server) registerRoutes() {
 	})
 	s.handle(s.campaign, Route{
 		Method: http.MethodDelete, Path: "", Summary: "delete a campaign: stops its workflows, removes its leads, e-mails, replies and analytics", Tag: "campaigns",
-		Status: http.StatusNoContent, Handler: s.deleteCampaign,
+		Status: http.StatusNoContent, Accepted: DeletionPending{}, Handler: s.deleteCampaign,
 	})
 	s.handle(s.campaign, Route{
 		Method: http.MethodPost, Path: "/archive", Summary: "archive a campaign (hidden from the list, no sending)", Tag: "campaigns",

@@ -213,17 +213,6 @@ func MarkCampaignDeleting(ctx context.Context, db *gorm.DB, userID, campaignID s
 	return prev, err
 }
 
-// RestoreCampaignState undoes MarkCampaignDeleting.
-func RestoreCampaignState(ctx context.Context, db *gorm.DB, campaignID string, state models.CampaignState) error {
-	err := db.WithContext(ctx).Model(&models.Campaign{}).
-		Where("id = ? AND state = ?", campaignID, models.CampaignDeleting).
-		Updates(map[string]any{"state": state, "updated_at": time.Now().UTC()}).Error
-	if err != nil {
-		return fmt.Errorf("restore campaign state: %w", err)
-	}
-	return nil
-}
-
 // DeleteCampaign removes the campaign row; foreign keys cascade to its
 // leads, attempts, replies, timeline and counters in the same transaction.
 func DeleteCampaign(ctx context.Context, db *gorm.DB, campaignID string) error {
