@@ -140,8 +140,15 @@ func (e *TemporalEngine) Launch(ctx context.Context, c models.Campaign) error {
 }
 
 // Pause tells the workflow the campaign is paused.
+// The state is stored before: no send can pass the send step any more. It
+// then waits out the SMTP conversations already past it (as a delete
+// does), so that once pause has answered no e-mail of the campaign leaves.
 func (e *TemporalEngine) Pause(ctx context.Context, c models.Campaign) error {
-	return e.signal(ctx, c, workflows.SignalCampaignPause, nil)
+	sigErr := e.signal(ctx, c, workflows.SignalCampaignPause, nil)
+	if err := e.waitSends(ctx, c.ID); err != nil {
+		return errors.Join(sigErr, err)
+	}
+	return sigErr
 }
 
 // Resume tells the workflow to continue and wake parked leads.

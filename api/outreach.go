@@ -161,16 +161,20 @@ func (s *Server) pauseCampaign(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	// Stored first: every send checks the state in its transaction, so
-	// sending stops now, whether or not the workflow hears about it.
+	// Stored first: every send checks the state in its transaction, so no
+	// send starts any more, whether or not the workflow hears about it;
+	// the engine then waits out the conversations already under way.
 	camp, _, _, err := s.setState(c, "pause", models.CampaignPaused, models.CampaignActive)
 	if err != nil {
 		fail(c, err)
 		return
 	}
 	if err := eng.Pause(c.Request.Context(), camp); err != nil {
-		// The pause holds; the workflow sees it at its next look.
-		loggerFrom(c).WarnContext(c.Request.Context(), "campaign paused, but its workflow was not told", "campaign_id", camp.ID, "error", err)
+		// The pause holds; the workflow sees it at its next look, and a
+		// conversation still under way after the wait belongs to a process
+		// that died or a server that hangs.
+		loggerFrom(c).WarnContext(c.Request.Context(), "campaign paused; its workflow was not told, or e-mails were still being sent",
+			"campaign_id", camp.ID, "error", err)
 	}
 	s.respondCampaign(c, http.StatusOK, camp)
 }
