@@ -83,6 +83,23 @@ func TestMetricsEndpoint(t *testing.T) {
 		t.Errorf("unmatched routes should share one label")
 	}
 
+	// Nor one per made-up method: the server accepts any token as one.
+	for _, m := range []string{"X0SECRETVALUE", "PROPFIND", "M1"} {
+		req, err := http.NewRequest(m, hs.URL+"/healthz", nil) //nolint:noctx // test
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+	}
+	_, body, _ = get(t, hs.URL+"/metrics")
+	if strings.Contains(body, "X0SECRETVALUE") || strings.Contains(body, "PROPFIND") || !strings.Contains(body, `method="OTHER"`) {
+		t.Errorf("made-up methods must share the OTHER label")
+	}
+
 	var documented bool
 	for _, r := range srv.Routes() {
 		if r.FullPath() == "/metrics" {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/backlinkoutreach/outreach/internal/metrics"
 	"github.com/backlinkoutreach/outreach/internal/store"
 	"github.com/backlinkoutreach/outreach/models"
 )
@@ -80,10 +81,18 @@ func accessLog(observe func(method, route string, status int, d time.Duration)) 
 		if status >= 500 {
 			level = slog.LevelError
 		}
-		attrs := []any{
-			"method", c.Request.Method, "route", route, "path", c.Request.URL.Path,
-			"status", status, "duration_ms", float64(d.Microseconds()) / 1000, "bytes", c.Writer.Size(),
+		// The route template, not the path: a path may carry personal
+		// data (DELETE /suppression/jane@example.com). An unmatched path
+		// is logged, cut short, to see what was asked.
+		attrs := []any{"method", metrics.MethodLabel(c.Request.Method), "route", route}
+		if c.FullPath() == "" {
+			p := c.Request.URL.Path
+			if len(p) > 200 {
+				p = strings.ToValidUTF8(p[:200], "") + "..."
+			}
+			attrs = append(attrs, "path", p)
 		}
+		attrs = append(attrs, "status", status, "duration_ms", float64(d.Microseconds())/1000, "bytes", c.Writer.Size())
 		if u, ok := c.Get(ctxUser); ok {
 			if user, ok := u.(models.User); ok {
 				attrs = append(attrs, "user_id", user.ID)

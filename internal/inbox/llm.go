@@ -157,14 +157,15 @@ func (l *LLM) ask(ctx context.Context, m *Message) (Result, error) {
 	}
 	var cr chatResponse
 	if err := json.Unmarshal(raw, &cr); err != nil || len(cr.Choices) == 0 {
-		return Result{}, fmt.Errorf("LLM answer is not a chat completion: %s", clean(string(raw), 200))
+		return Result{}, fmt.Errorf("LLM answer is not a chat completion (%d bytes)", len(raw))
 	}
 	content := strings.TrimSpace(cr.Choices[0].Message.Content)
 	// Some models wrap JSON in a code fence despite response_format.
 	content = strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(content, "```json"), "```"), "```")
 	var a llmAnswer
 	if err := json.Unmarshal([]byte(strings.TrimSpace(content)), &a); err != nil {
-		return Result{}, fmt.Errorf("LLM answer is not the JSON asked for: %s", clean(content, 200))
+		// Not quoted: the answer may repeat the reply's text.
+		return Result{}, fmt.Errorf("LLM answer is not the JSON asked for (%d bytes)", len(content))
 	}
 	tag := strings.TrimSpace(strings.ToLower(a.Tag))
 	if tag == models.ReplyBounce || !slices.Contains(models.ReplyTags, tag) {

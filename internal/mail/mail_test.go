@@ -240,6 +240,11 @@ func TestSendErrorKinds(t *testing.T) {
 	if !errors.As(err, &se) || se.Kind != outmail.Permanent || se.Code != 550 {
 		t.Fatalf("550: got %v", err)
 	}
+	// The text is logged: no recipient address in it (go-mail lists the
+	// affected recipients, servers quote them).
+	if strings.Contains(err.Error(), "gone@") || !strings.Contains(err.Error(), "no such user") {
+		t.Errorf("550 error text %q: the address must be left out, the reason kept", err)
+	}
 	m.To = "full@blog.example"
 	err = s.Send(context.Background(), m)
 	if !errors.As(err, &se) || se.Kind != outmail.Temporary || se.Code != 452 {

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"regexp"
 	"time"
 
 	gomail "github.com/wneessen/go-mail"
@@ -84,12 +85,19 @@ type SendError struct {
 	Err      error
 }
 
+// Error describes the failure without the recipient's address (go-mail
+// lists the affected recipients, and servers quote them in their replies):
+// the text is logged, and the attempt row names the recipient anyway.
 func (e *SendError) Error() string {
+	msg := addressRe.ReplaceAllString(fmt.Sprint(e.Err), "<recipient>")
 	if e.Code != 0 {
-		return fmt.Sprintf("smtp %s failure (%d): %v", e.Kind, e.Code, e.Err)
+		return fmt.Sprintf("smtp %s failure (%d): %s", e.Kind, e.Code, msg)
 	}
-	return fmt.Sprintf("smtp %s failure: %v", e.Kind, e.Err)
+	return fmt.Sprintf("smtp %s failure: %s", e.Kind, msg)
 }
+
+// addressRe matches an e-mail address in error text.
+var addressRe = regexp.MustCompile(`[A-Za-z0-9.!#$%&'*+/=?^_{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+`)
 
 func (e *SendError) Unwrap() error { return e.Err }
 
