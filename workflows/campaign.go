@@ -309,18 +309,27 @@ func (w *campaignWF) dispatch() error {
 }
 
 func (w *campaignWF) wakeParked() error {
+	return eachPage(w, ActivityCampaignWakeParked, "wake parked leads",
+		func(after string) any {
+			return WakeParkedRequest{CampaignID: w.in.CampaignID, After: after, Max: dispatchBatch}
+		},
+		func(r WakeParkedResult) (string, bool) { return r.Next, r.More })
+}
+
+// eachPage runs a paging activity until it answers no further page; next
+// reads the cursor of the next page from an answer.
+func eachPage[Res any](w *campaignWF, activity, what string, req func(after string) any, next func(Res) (string, bool)) error {
 	after := ""
 	for {
-		var res WakeParkedResult
-		err := workflow.ExecuteActivity(longActivity(w.ctx), ActivityCampaignWakeParked,
-			WakeParkedRequest{CampaignID: w.in.CampaignID, After: after, Max: dispatchBatch}).Get(w.ctx, &res)
-		if err != nil {
-			return fmt.Errorf("wake parked leads: %w", err)
+		var res Res
+		if err := workflow.ExecuteActivity(longActivity(w.ctx), activity, req(after)).Get(w.ctx, &res); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
 		}
-		if !res.More {
+		cursor, more := next(res)
+		if !more {
 			return nil
 		}
-		after = res.Next
+		after = cursor
 	}
 }
 
@@ -330,19 +339,11 @@ const versionReplanOnSettings = "replan-on-settings"
 
 // replanLeads signals replan to every contacted lead, a page at a time.
 func (w *campaignWF) replanLeads() error {
-	after := ""
-	for {
-		var res ReplanResult
-		err := workflow.ExecuteActivity(longActivity(w.ctx), ActivityCampaignReplanLeads,
-			ReplanRequest{CampaignID: w.in.CampaignID, After: after, Max: dispatchBatch}).Get(w.ctx, &res)
-		if err != nil {
-			return fmt.Errorf("replan leads: %w", err)
-		}
-		if res.Next == "" {
-			return nil
-		}
-		after = res.Next
-	}
+	return eachPage(w, ActivityCampaignReplanLeads, "replan leads",
+		func(after string) any {
+			return ReplanRequest{CampaignID: w.in.CampaignID, After: after, Max: dispatchBatch}
+		},
+		func(r ReplanResult) (string, bool) { return r.Next, r.Next != "" })
 }
 
 // wait blocks until a signal arrives or the next moment worth a look: the

@@ -1,7 +1,6 @@
 package enginetest
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -11,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/backlinkoutreach/outreach/internal/devserver"
+	"github.com/backlinkoutreach/outreach/internal/syncbuf"
 )
 
 var (
@@ -48,22 +48,7 @@ func removeBinary() {
 }
 
 // LockedBuffer collects a subprocess's output while the test reads it.
-type LockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *LockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *LockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+type LockedBuffer = syncbuf.Buffer
 
 // FreePort answers a loopback port that was free a moment ago.
 func FreePort(t testing.TB) int {
