@@ -113,7 +113,16 @@ func (a *Activities) applyStatus(ctx context.Context, requestID, campaignID, lea
 		if stored.Terminal() {
 			return (&models.TransitionError{From: stored, To: to}).Error()
 		}
-		return workflows.BulkWorkflowUnavailable
+		// Not started yet (a large campaign starts them in batches): the
+		// row is what it will start from.
+		_, started, terr := store.TransitionUnstartedLead(ctx, a.DB, campaignID, store.Transition{LeadID: leadID, To: to, Source: "bulk"})
+		switch {
+		case errors.As(terr, &te):
+			return te.Error()
+		case terr != nil || started:
+			return workflows.BulkWorkflowUnavailable
+		}
+		return ""
 	default:
 		// The outcome is unknown (the Update may have been applied just
 		// before the deadline): the database says.

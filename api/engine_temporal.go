@@ -174,10 +174,18 @@ func (e *TemporalEngine) SetLeadStatus(ctx context.Context, c models.Campaign, l
 		return workflows.StatusResult{From: stored, Status: stored}, nil
 	case stored.Terminal():
 		return res, &models.TransitionError{From: stored, To: to}
-	default:
-		// Not terminal, so its workflow is about to start.
-		return res, fmt.Errorf("%w: the lead's workflow is not running yet", models.ErrUnavailable)
 	}
+	// Not terminal: its workflow is not started yet (a large campaign
+	// starts them in batches), and the row is the truth it will start from.
+	tr, started, err := store.TransitionUnstartedLead(ctx, e.DB, c.ID, store.Transition{LeadID: leadID, To: to, Source: "api"})
+	if err != nil {
+		return res, err
+	}
+	if started {
+		// Started meanwhile: about to answer through its Update.
+		return res, fmt.Errorf("%w: the lead's workflow is starting", models.ErrUnavailable)
+	}
+	return workflows.StatusResult{From: tr.From, Status: tr.Status}, nil
 }
 
 // BulkStatus runs the bulk status workflow and waits for its answer.

@@ -375,3 +375,31 @@ func TestShorterDelayReachesWaitingLeads(t *testing.T) {
 		}
 	}
 }
+
+// A status change for a lead whose workflow is not started yet (a large
+// campaign starts them in batches; here one added behind the API's back)
+// is written to the row the workflow will start from: 200, not a 503 to
+// retry for as long as the start takes.
+func TestStatusOfUnstartedLead(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, store.SQLite, enginetest.Options{})
+	camp, _ := r.CreateCampaign("Unstarted", enginetest.FastSettings(0), 0)
+	now := time.Now().UTC()
+	l := models.Lead{
+		ID: models.NewID(), CampaignID: camp.ID, UserID: r.User.ID, WebsiteURL: "https://unstarted.example",
+		NormalizedURL: "unstarted.example", ContactEmail: "ed@unstarted.example", Source: models.SourceManual,
+		Status: models.StatusDiscovered, CreatedAt: now, UpdatedAt: now, StatusChangedAt: now,
+	}
+	if err := r.DB.Create(&l).Error; err != nil {
+		t.Fatal(err)
+	}
+	var out api.LeadOut
+	r.Call(http.MethodPatch, "/campaigns/"+camp.ID+"/leads/"+l.ID+"/status", map[string]any{"status": "contacted"}, http.StatusOK, &out)
+	if out.Status != models.StatusContacted {
+		t.Fatalf("status %s", out.Status)
+	}
+	code, body := r.Do(http.MethodPatch, "/campaigns/"+camp.ID+"/leads/"+l.ID+"/status", map[string]any{"status": "placed"})
+	if code != http.StatusConflict {
+		t.Errorf("contacted -> placed on an unstarted lead: %d %s", code, body)
+	}
+}

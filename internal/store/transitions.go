@@ -61,6 +61,33 @@ func TransitionLead(ctx context.Context, db *gorm.DB, t Transition) (TransitionR
 	return res, err
 }
 
+// TransitionUnstartedLead applies t to a lead of the campaign whose
+// workflow has not been started yet (a large campaign starts them in
+// batches): the workflow, once started, takes its status from the row, and
+// every send checks the row. started reports a lead whose workflow runs
+// already: nothing was written, and the change must go through it.
+func TransitionUnstartedLead(ctx context.Context, db *gorm.DB, campaignID string, t Transition) (res TransitionResult, started bool, err error) {
+	err = db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var l models.Lead
+		q := tx.Select("id", "workflow_started")
+		if DialectOf(tx) == Postgres {
+			q = q.Clauses(clause.Locking{Strength: "NO KEY UPDATE"})
+		}
+		if err := q.Where("id = ? AND campaign_id = ?", t.LeadID, campaignID).Take(&l).Error; errors.Is(err, gorm.ErrRecordNotFound) {
+			return models.ErrLeadNotFound
+		} else if err != nil {
+			return fmt.Errorf("load lead: %w", err)
+		}
+		if started = l.WorkflowStarted; started {
+			return nil
+		}
+		var terr error
+		res, terr = transitionTx(tx, t)
+		return terr
+	})
+	return res, started, err
+}
+
 // transitionTx moves the lead to t.To when the lifecycle allows it from the
 // status the database holds (not from what the caller believed), and
 // writes the timeline event in the same transaction. Setting the current
