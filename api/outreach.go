@@ -237,6 +237,9 @@ type BulkStatusInput struct {
 	Status  string   `json:"status" required:"true"`
 }
 
+// maxBulkIDBytes bounds one id of a bulk status request (lead ids are 36).
+const maxBulkIDBytes = 64
+
 func (s *Server) bulkLeadStatus(c *gin.Context) {
 	var in BulkStatusInput
 	if err := decodeJSON(c, &in); err != nil {
@@ -252,6 +255,17 @@ func (s *Server) bulkLeadStatus(c *gin.Context) {
 		v.Add("lead_ids", "needs at least one lead id")
 	case len(in.LeadIDs) > workflows.MaxBulkLeads:
 		v.Add("lead_ids", fmt.Sprintf("at most %d lead ids per request (got %d)", workflows.MaxBulkLeads, len(in.LeadIDs)))
+	default:
+		// Malformed ids are answered per lead (not found), but a long one
+		// is refused here: 10,000 of them must fit the workflow's 2 MB
+		// input and its answer.
+		bad := 0
+		for i, id := range in.LeadIDs {
+			if len(id) > maxBulkIDBytes && bad < 20 {
+				v.Add(fmt.Sprintf("lead_ids[%d]", i), fmt.Sprintf("is %d bytes long: no lead id is longer than %d", len(id), maxBulkIDBytes))
+				bad++
+			}
+		}
 	}
 	if err := v.Err(); err != nil {
 		fail(c, err)

@@ -44,6 +44,7 @@ func TestOutreachRoutesWithoutEngine(t *testing.T) {
 		c.do(http.MethodPatch, cp+"/leads/bulk-status", map[string]any{"status": "contacted"}).expectFields("lead_ids")
 		c.do(http.MethodPatch, cp+"/leads/bulk-status", map[string]any{"lead_ids": []string{}, "status": "x"}).expectFields("lead_ids", "status")
 		c.do(http.MethodPatch, cp+"/leads/bulk-status", map[string]any{"lead_ids": make([]string, 10001), "status": "contacted"}).expectFields("lead_ids")
+		c.do(http.MethodPatch, cp+"/leads/bulk-status", map[string]any{"lead_ids": []string{lead.ID, strings.Repeat("x", 300)}, "status": "contacted"}).expectFields("lead_ids[1]")
 		c.do(http.MethodPatch, cp+"/leads/bulk-status", `{"lead_ids": [1, 2], "status": "contacted"}`).expectError(http.StatusUnprocessableEntity, CodeValidation)
 
 		// A draft campaign cannot send; an unknown lead is a 404.
