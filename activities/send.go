@@ -37,7 +37,7 @@ func (a *Activities) SendStep(ctx context.Context, req workflows.SendRequest) (w
 	now := a.now()
 	d, err := store.BeginSend(ctx, a.DB, store.SendRequest{
 		CampaignID: req.CampaignID, LeadID: req.LeadID, Step: req.Step, Now: now,
-		Limits: a.Settings.Limits, IgnoreDue: req.IgnoreDue, MessageDomain: a.messageDomain(),
+		Limits: a.Settings.Limits, IgnoreDue: req.IgnoreDue, Replan: req.Replan, MessageDomain: a.messageDomain(),
 	})
 	if err != nil {
 		return workflows.SendResult{}, err

@@ -155,6 +155,10 @@ type SendRequest struct {
 	Step       int    `json:"step"`
 	// IgnoreDue: a manual send that may go before the step's delay.
 	IgnoreDue bool `json:"ignore_due,omitempty"`
+	// Replan: asked again after a change of the campaign's plan; a step
+	// not yet due then answers its due time without an audit entry or a
+	// timeline event (nothing was decided).
+	Replan bool `json:"replan,omitempty"`
 }
 
 // Send outcomes (SendResult.Outcome).

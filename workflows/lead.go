@@ -212,10 +212,10 @@ func (w *leadWF) run() error {
 		case w.sequenceRunning():
 			if w.replan {
 				if w.replanNow() {
-					w.sendStep()
+					w.sendStep(true)
 				}
 			} else if w.stepReady() {
-				w.sendStep()
+				w.sendStep(false)
 			}
 		default:
 			w.setPhase(PhaseDone, time.Time{})
@@ -301,12 +301,14 @@ func (w *leadWF) stepReady() bool {
 	return true
 }
 
-func (w *leadWF) sendStep() {
+// sendStep asks the send activity for the next step; replan marks a
+// question asked only because the campaign's plan changed.
+func (w *leadWF) sendStep(replan bool) {
 	step := w.p.NextStep
 	w.setPhase(PhaseSending, workflow.Now(w.ctx))
 	var res SendResult
 	err := workflow.ExecuteActivity(sendActivity(w.ctx), ActivitySendStep, SendRequest{
-		CampaignID: w.in.CampaignID, LeadID: w.in.LeadID, Step: step, IgnoreDue: w.p.SendNow,
+		CampaignID: w.in.CampaignID, LeadID: w.in.LeadID, Step: step, IgnoreDue: w.p.SendNow, Replan: replan,
 	}).Get(w.ctx, &res)
 	if err != nil {
 		var appErr *temporal.ApplicationError

@@ -47,6 +47,10 @@ type SendRequest struct {
 	// IgnoreDue sends a follow-up before its delay is over (a manual
 	// send); every other rule still holds.
 	IgnoreDue bool
+	// Replan: asked again after a change of the campaign's plan; a step
+	// not yet due answers its due time and writes nothing (a campaign's
+	// contacted leads all ask at once, and nothing was decided).
+	Replan bool
 	// MessageDomain is the right-hand side of Message-IDs.
 	MessageDomain string
 	// Jitter returns a random fraction in [0, 1); nil uses math/rand.
@@ -301,6 +305,10 @@ func beginSendTx(tx *gorm.DB, r SendRequest) (SendDecision, error) {
 			if base != nil {
 				due := base.Add(time.Duration(steps[step].DelayDays * float64(24*time.Hour)))
 				if now.Before(due.Add(-time.Second)) {
+					if r.Replan {
+						d.Outcome, d.Reason, d.Until = OutcomeDeferred, ReasonNotDue, due.UTC()
+						return d, nil
+					}
 					return defer1(tx, &d, c, l, step, now, due, ReasonNotDue, audit)
 				}
 			}

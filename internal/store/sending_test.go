@@ -789,3 +789,38 @@ func TestSuppressionLookupsUseIndexes(t *testing.T) {
 		}
 	}
 }
+
+// Asked again only because the plan changed, a follow-up not yet due
+// answers its due time under the new settings and writes no audit entry
+// and no timeline event.
+func TestReplanNotDueWritesNothing(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *gorm.DB) {
+		f := newSndFixture(t, db, alwaysOpen())
+		ctx := context.Background()
+		l := f.lead(t, f.camp, "ed@replan.example")
+		d := f.begin(t, l, 0, f.now, store.SendLimits{})
+		if _, err := store.FinishSent(ctx, db, d.Attempt, f.now); err != nil {
+			t.Fatal(err)
+		}
+		countRows := func() (int64, int64) {
+			var audits, events int64
+			db.Model(&models.AuditEntry{}).Where("lead_id = ?", l.ID).Count(&audits)
+			db.Model(&models.LeadEvent{}).Where("lead_id = ?", l.ID).Count(&events)
+			return audits, events
+		}
+		a0, e0 := countRows()
+		got, err := store.BeginSend(ctx, db, store.SendRequest{
+			CampaignID: l.CampaignID, LeadID: l.ID, Step: 1, Now: f.now.Add(time.Hour), Replan: true, MessageDomain: "example.org",
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Outcome != store.OutcomeDeferred || got.Reason != store.ReasonNotDue || !got.Until.Equal(f.now.Add(48*time.Hour)) || len(got.Settings.Sequence) != 2 {
+			t.Fatalf("replan before the follow-up is due: %+v", got)
+		}
+		if a1, e1 := countRows(); a1 != a0 || e1 != e0 {
+			t.Errorf("a replan wrote %d audit entries and %d events", a1-a0, e1-e0)
+		}
+	})
+}
