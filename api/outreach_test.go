@@ -204,5 +204,15 @@ func TestStaleFailedResumeDoesNotUndoLaterOnes(t *testing.T) {
 		if got.State != models.CampaignActive {
 			t.Errorf("state %s after the last resume succeeded, want active", got.State)
 		}
+
+		// With nothing in between, the failed resume is undone.
+		u.do(http.MethodPost, "/campaigns/"+camp.ID+"/pause", nil).expect(http.StatusOK)
+		st = eng.arm(camp.ID)
+		close(st.release)
+		u.do(http.MethodPost, "/campaigns/"+camp.ID+"/resume", nil).expect(http.StatusServiceUnavailable)
+		u.do(http.MethodGet, "/campaigns/"+camp.ID, nil).expect(http.StatusOK).decode(&got)
+		if got.State != models.CampaignPaused {
+			t.Errorf("state %s after a failed resume, want paused", got.State)
+		}
 	}, withEngine(eng))
 }

@@ -112,7 +112,6 @@ func TestTemporalUnreachable(t *testing.T) {
 		{http.MethodPost, cp + "/launch", nil},
 		{http.MethodPatch, cp + "/leads/" + lead.ID + "/status", map[string]any{"status": "contacted"}},
 		{http.MethodPatch, cp + "/leads/bulk-status", map[string]any{"lead_ids": []string{lead.ID}, "status": "contacted"}},
-		{http.MethodDelete, cp, nil},
 	} {
 		code, body := do(c.method, c.path, c.body)
 		if code != http.StatusServiceUnavailable || !strings.Contains(body, "ServiceUnavailableError") {
@@ -129,7 +128,7 @@ func TestTemporalUnreachable(t *testing.T) {
 		t.Fatal(err)
 	}
 	if got.State != models.CampaignDraft {
-		t.Errorf("after failed launch and delete the campaign is %s, want draft", got.State)
+		t.Errorf("after a failed launch the campaign is %s, want draft", got.State)
 	}
 	// Pausing needs no workflow to take effect: it is stored and holds.
 	db.Model(&models.Campaign{}).Where("id = ?", camp.ID).Update("state", models.CampaignActive)
@@ -149,5 +148,15 @@ func TestTemporalUnreachable(t *testing.T) {
 	code, body = do(http.MethodPost, base+"/outreach/send", map[string]any{"campaign_id": camp.ID, "lead_id": lead.ID})
 	if code != http.StatusServiceUnavailable {
 		t.Errorf("send now: %d %s", code, body)
+	}
+	// A delete goes on in the background (the worker's finisher): 202, and
+	// the campaign is hidden, never restored.
+	code, body = do(http.MethodDelete, cp, nil)
+	if code != http.StatusAccepted || !strings.Contains(body, `"state":"deleting"`) {
+		t.Errorf("delete: %d %s", code, body)
+	}
+	db.Take(&got, "id = ?", camp.ID)
+	if got.State != models.CampaignDeleting {
+		t.Errorf("after a delete Temporal could not finish the campaign is %s, want deleting", got.State)
 	}
 }

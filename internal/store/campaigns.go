@@ -145,6 +145,11 @@ func UpdateCampaign(ctx context.Context, db *gorm.DB, userID, campaignID string,
 			if err := tx.Model(&models.Campaign{}).Where("id = ?", c.ID).Select(cols).Updates(&c).Error; err != nil {
 				return fmt.Errorf("update campaign: %w", err)
 			}
+			// As stored (gorm may set its own time, the database rounds
+			// it): callers compare it to tell whether the row changed since.
+			if err := tx.Model(&models.Campaign{}).Where("id = ?", c.ID).Select("updated_at").Take(&c.UpdatedAt).Error; err != nil {
+				return fmt.Errorf("read campaign: %w", err)
+			}
 		}
 		out = c
 		return nil
