@@ -127,7 +127,11 @@ func (p *Poller) Poll(ctx context.Context) (PollStats, error) {
 	if err != nil {
 		return st, err
 	}
-	defer func() { _ = c.Close() }()
+	defer func() {
+		if c != nil { // nil when a reconnection failed
+			_ = c.Close()
+		}
+	}()
 	var errs []error
 	for i, mb := range p.Config.Mailboxes {
 		if ctx.Err() != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -284,6 +285,20 @@ func TestPollMissingMailboxDoesNotBlockOthers(t *testing.T) {
 		}
 		if st.Mailboxes != 1 || st.New != 1 {
 			t.Fatalf("stats %+v: INBOX, between the missing ones, must be read", st)
+		}
+		// The server gone after the first failure: the reconnection fails,
+		// and the poll says so (it used to panic on the nil client).
+		p := newPoller(db, srv, "Gone", "INBOX")
+		dials := 0
+		p.Dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			if dials++; dials > 1 {
+				return nil, errors.New("connection refused")
+			}
+			var d net.Dialer
+			return d.DialContext(ctx, network, addr)
+		}
+		if _, err := p.Poll(context.Background()); err == nil || !strings.Contains(err.Error(), "connection refused") {
+			t.Errorf("failed reconnection: %v", err)
 		}
 	})
 }
