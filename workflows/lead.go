@@ -72,6 +72,9 @@ type LeadProgress struct {
 	// Replies are the replies applied since, oldest first (the last
 	// maxAppliedReplies), so reclassifying any of them replays them all.
 	Replies []AppliedReply `json:"replies,omitempty"`
+	// ManualAfterReply: a person changed the status after the first
+	// reply; a reclassification then never replays over that decision.
+	ManualAfterReply bool `json:"manual_after_reply,omitempty"`
 	// TerminalByReplyAt starts the reclassification grace.
 	TerminalByReplyAt time.Time `json:"terminal_by_reply_at,omitzero"`
 	// Parks counts the send tries in a row that found the campaign paused.
@@ -99,6 +102,10 @@ type AppliedReply struct {
 // maxAppliedReplies bounds LeadProgress.Replies; a reply older than that
 // is reclassified as before (only the first reply replays from the base).
 const maxAppliedReplies = 50
+
+// versionReplanSignal marks lead workflow runs that listen to the replan
+// signal (see LeadWorkflow).
+const versionReplanSignal = "replan-signal"
 
 // versionReplyOnce marks lead workflows that ignore a reply signal they
 // have applied already (a delivery repeated by two deliverers racing).
@@ -150,7 +157,13 @@ func LeadWorkflow(ctx workflow.Context, in LeadInput) error {
 	w.resumeCh = workflow.GetSignalChannel(ctx, SignalLeadResume)
 	w.replyCh = workflow.GetSignalChannel(ctx, SignalLeadReply)
 	w.stopCh = workflow.GetSignalChannel(ctx, SignalLeadStop)
-	w.replanCh = workflow.GetSignalChannel(ctx, SignalLeadReplan)
+	// A run begun by a worker without replan ignores the signal (an old
+	// worker may have received one during a rolling deploy, and its
+	// history must replay the same); runs begun now, and every run after
+	// continue-as-new, take it.
+	if workflow.GetVersion(ctx, versionReplanSignal, workflow.DefaultVersion, 1) == 1 {
+		w.replanCh = workflow.GetSignalChannel(ctx, SignalLeadReplan)
+	}
 	w.wake = workflow.NewBufferedChannel(ctx, 1)
 	if err := w.setup(); err != nil {
 		return err
@@ -413,10 +426,12 @@ func (w *leadWF) sleepUntil(t time.Time) bool {
 		c.Receive(w.ctx, nil)
 		woken = true
 	})
-	sel.AddReceive(w.replanCh, func(c workflow.ReceiveChannel, _ bool) {
-		c.Receive(w.ctx, nil)
-		w.replan, woken = true, true
-	})
+	if w.replanCh != nil {
+		sel.AddReceive(w.replanCh, func(c workflow.ReceiveChannel, _ bool) {
+			c.Receive(w.ctx, nil)
+			w.replan, woken = true, true
+		})
+	}
 	sel.Select(w.ctx)
 	if woken {
 		cancel()
@@ -445,7 +460,7 @@ func (w *leadWF) takePending() {
 		for w.wake.ReceiveAsync(nil) {
 			got = true
 		}
-		for w.replanCh.ReceiveAsync(nil) {
+		for w.replanCh != nil && w.replanCh.ReceiveAsync(nil) {
 			w.replan, got = true, true
 		}
 		if !got {
@@ -456,7 +471,7 @@ func (w *leadWF) takePending() {
 
 // onReply applies a classified reply (SPEC §8).
 func (w *leadWF) onReply(r ReplySignal) {
-	if r.Reclassified && w.p.ReplyBase != nil && w.appliedIndex(r.ReplyID) >= 0 &&
+	if r.Reclassified && w.canReplay(r.ReplyID) &&
 		workflow.GetVersion(w.ctx, versionReclassifyReplay, workflow.DefaultVersion, 1) == 1 {
 		w.reclassify(r)
 		return
@@ -466,7 +481,8 @@ func (w *leadWF) onReply(r ReplySignal) {
 		// Delivered again (two deliverers raced): applied once already.
 		return
 	}
-	defer w.recordApplied(r)
+	applied := w.applied(r, workflow.Now(w.ctx))
+	defer w.recordApplied(applied)
 	if r.Reclassified && w.p.ReplyBase != nil && w.p.ReplyBase.ReplyID == r.ReplyID {
 		// As if the new tag were the first: back to the state before the
 		// reply, then apply it.
@@ -546,11 +562,19 @@ func (w *leadWF) appliedIndex(replyID string) int {
 	return -1
 }
 
+// canReplay reports whether a reclassification of replyID can be replayed
+// from the state before the first reply: every reply since is known (the
+// list starts at the first, so none was dropped and none came before this
+// was recorded), and no person changed the status in between.
+func (w *leadWF) canReplay(replyID string) bool {
+	return w.p.ReplyBase != nil && len(w.p.Replies) > 0 && w.p.Replies[0].ReplyID == w.p.ReplyBase.ReplyID &&
+		!w.p.ManualAfterReply && w.appliedIndex(replyID) >= 0
+}
+
 // recordApplied remembers a reply onReply has just applied, with the time
-// it held the next step back to (read from the progress it left).
-func (w *leadWF) recordApplied(r ReplySignal) {
-	a := w.applied(r, workflow.Now(w.ctx))
-	if i := w.appliedIndex(r.ReplyID); i >= 0 {
+// it held the next step back to.
+func (w *leadWF) recordApplied(a AppliedReply) {
+	if i := w.appliedIndex(a.ReplyID); i >= 0 {
 		w.p.Replies[i] = a
 		return
 	}
@@ -772,6 +796,9 @@ func (w *leadWF) setStatus(ctx workflow.Context, c StatusChange) (StatusResult, 
 	if from == models.StatusDiscovered && w.status == models.StatusContacted {
 		// Marked contacted by hand: the pitch went out some other way.
 		w.stopSequence("marked contacted by hand")
+	}
+	if w.p.ReplyBase != nil {
+		w.p.ManualAfterReply = true
 	}
 	w.wake.SendAsync(true)
 	return StatusResult{From: from, Status: w.status, Changed: w.status != from}, nil

@@ -680,3 +680,66 @@ func TestLeadAppliesARepliedSignalOnce(t *testing.T) {
 		t.Errorf("%d soft-bounce events, want 1", paused)
 	}
 }
+
+// A reclassification never replays over replies it does not know (a run
+// continued from a worker that did not record them) nor over a status a
+// person set after the first reply: the lead, replied, stays replied.
+func TestLeadReplayNeedsEveryReply(t *testing.T) {
+	t.Parallel()
+	plan := LeadPlan{Timezone: "UTC", Window: alwaysOpenWindow(), Delays: []float64{0, 1, 1}}
+	for _, tc := range []struct {
+		name     string
+		progress LeadProgress
+		manual   bool
+	}{
+		{"continued without the reply list", LeadProgress{
+			NextStep: 1, LastSentAt: t0.Add(-time.Hour), SeqStopped: true, StopReason: "reply: interested",
+			ReplyBase: &ReplyBase{ReplyID: "r1", Status: models.StatusContacted},
+		}, false},
+		{"status set by hand after the first reply", LeadProgress{NextStep: 1, LastSentAt: t0.Add(-time.Hour)}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			env, f := newLeadEnv(t, plan)
+			f.status = models.StatusReplied
+			in := leadInput(plan, true)
+			in.Status, in.Progress = models.StatusReplied, &tc.progress
+			if tc.manual {
+				// Contacted, an interested reply, then a person's decision
+				// (placed, then back is impossible: use lost).
+				f.status, in.Status = models.StatusContacted, models.StatusContacted
+				env.RegisterDelayedCallback(func() {
+					env.SignalWorkflow(SignalLeadReply, ReplySignal{ReplyID: "r1", Tag: models.ReplyInterested})
+				}, time.Minute)
+				env.RegisterDelayedCallback(func() {
+					env.UpdateWorkflow(UpdateLeadStatus, "manual", &testsuite.TestUpdateCallback{
+						OnAccept: func() {}, OnReject: func(error) {}, OnComplete: func(any, error) {},
+					}, StatusChange{Status: models.StatusPlaced})
+				}, 2*time.Minute)
+			}
+			env.RegisterDelayedCallback(func() {
+				env.SignalWorkflow(SignalLeadReply, ReplySignal{ReplyID: "r2", Tag: models.ReplyOutOfOffice, Until: t0.Add(days(1))})
+			}, time.Hour)
+			env.RegisterDelayedCallback(func() {
+				env.SignalWorkflow(SignalLeadReply, ReplySignal{ReplyID: "r2", Tag: models.ReplyBounce, BounceKind: "soft", Reclassified: true})
+			}, 2*time.Hour)
+			stopAt(env, days(6))
+			env.ExecuteWorkflow(LeadWorkflowName, in)
+			if err := env.GetWorkflowError(); err != nil {
+				t.Fatal(err)
+			}
+			want := models.StatusReplied
+			if tc.manual {
+				want = models.StatusPlaced
+			}
+			if got := f.currentStatus(); got != want {
+				t.Errorf("status %s, want %s", got, want)
+			}
+			for _, s := range f.sendSteps() {
+				if s.Step > 0 {
+					t.Errorf("follow-up %d sent after an interested reply", s.Step)
+				}
+			}
+		})
+	}
+}

@@ -48,8 +48,9 @@ type SendRequest struct {
 	// send); every other rule still holds.
 	IgnoreDue bool
 	// Replan: asked again after a change of the campaign's plan; a step
-	// not yet due answers its due time and writes nothing (a campaign's
-	// contacted leads all ask at once, and nothing was decided).
+	// not yet due, or due outside the window, answers when it may go and
+	// writes nothing (a campaign's contacted leads all ask at once, and
+	// nothing was decided).
 	Replan bool
 	// MessageDomain is the right-hand side of Message-IDs.
 	MessageDomain string
@@ -319,6 +320,10 @@ func beginSendTx(tx *gorm.DB, r SendRequest) (SendDecision, error) {
 		return d, fmt.Errorf("campaign window: %w", err)
 	}
 	if open := w.NextOpen(now); open.After(now) {
+		if r.Replan {
+			d.Outcome, d.Reason, d.Until = OutcomeDeferred, ReasonWindow, open.UTC()
+			return d, nil
+		}
 		return defer1(tx, &d, c, l, step, now, open, ReasonWindow, audit)
 	}
 
