@@ -2,6 +2,7 @@ package activities
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -164,6 +165,15 @@ func (a *Activities) SendStep(ctx context.Context, req workflows.SendRequest) (w
 		})
 		if err != nil {
 			return res, err
+		}
+		var se *mail.SendError
+		if errors.As(sendErr, &se) && se.Config {
+			// Every send meets it until SMTP_* is fixed: an error, and its
+			// own metric outcome to alert on.
+			metrics.SendsTotal.WithLabelValues("refused_config").Inc()
+			log.ErrorContext(ctx, "the SMTP server refuses our sender, login or session (or SMTP_FROM is unusable); "+
+				"sends are retried until the SMTP settings are fixed", "error", sendErr)
+			return res, fmt.Errorf("send %s: %w", att.MessageID, sendErr)
 		}
 		metrics.SendsTotal.WithLabelValues("retried").Inc()
 		log.InfoContext(ctx, "send failed temporarily; retrying with backoff", "error", sendErr)

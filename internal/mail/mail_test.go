@@ -237,7 +237,7 @@ func TestSendErrorKinds(t *testing.T) {
 	m.To = "gone@blog.example"
 	err := s.Send(context.Background(), m)
 	var se *outmail.SendError
-	if !errors.As(err, &se) || se.Kind != outmail.Permanent || se.Code != 550 {
+	if !errors.As(err, &se) || se.Kind != outmail.Permanent || se.Code != 550 || se.Config {
 		t.Fatalf("550: got %v", err)
 	}
 	// The text is logged: no recipient address in it (go-mail lists the
@@ -348,10 +348,17 @@ func TestUnusableSenderIsTemporary(t *testing.T) {
 		mod(&m)
 		err := s.Send(context.Background(), m)
 		var se *outmail.SendError
-		if !errors.As(err, &se) || se.Kind != outmail.Temporary || !errors.Is(err, outmail.ErrSender) {
+		if !errors.As(err, &se) || se.Kind != outmail.Temporary || !se.Config || !errors.Is(err, outmail.ErrSender) {
 			t.Errorf("from %q, id %q: %v", m.From, m.MessageID, err)
 		}
 	}
+	// A server refusing our sender with a 5xx: retried, marked ours.
+	srv.Reject("outreach@example.org", 553, "sender not allowed")
+	var refused *outmail.SendError
+	if err := s.Send(context.Background(), sample(0)); !errors.As(err, &refused) || refused.Kind != outmail.Temporary || !refused.Config || refused.Code != 553 {
+		t.Errorf("sender refused: %v", err)
+	}
+	srv.Accept("outreach@example.org")
 	// A recipient go-mail cannot use is the lead's: permanent.
 	m := sample(0)
 	m.To = "editor@@blog.example"

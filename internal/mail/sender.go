@@ -83,6 +83,12 @@ type SendError struct {
 	Code     int
 	Enhanced string
 	Err      error
+	// Config marks a failure of our side that every send will meet until
+	// the operator fixes the configuration: the sender address cannot be
+	// used, or the server refuses the session, the login or our sender
+	// with a 5xx. It is retried (a lead is never bounced for it), and
+	// worth an alert.
+	Config bool
 }
 
 // Error describes the failure without the recipient's address (go-mail
@@ -167,7 +173,7 @@ func (s *Sender) Send(ctx context.Context, m Message) error {
 	if errors.Is(err, ErrSender) {
 		// Our configuration, not the recipient: retried (with backoff)
 		// until the operator fixes it, like a 5xx to MAIL FROM.
-		return &SendError{Kind: Temporary, Err: err}
+		return &SendError{Kind: Temporary, Err: err, Config: true}
 	}
 	if err != nil {
 		// A message that cannot be built will not build on retry either.
@@ -203,7 +209,7 @@ func classifyDial(err error) error {
 	if errors.As(err, &se) {
 		code = se.ErrorCode()
 	}
-	return &SendError{Kind: Temporary, Code: code, Err: fmt.Errorf("connect: %w", err)}
+	return &SendError{Kind: Temporary, Code: code, Err: fmt.Errorf("connect: %w", err), Config: code >= 500}
 }
 
 func classifySend(err error) error {
@@ -217,7 +223,7 @@ func classifySend(err error) error {
 		// The server refuses our sender, not the recipient: bouncing the
 		// lead would punish it for our configuration. Retry (with backoff)
 		// until the operator fixes it.
-		return &SendError{Kind: Temporary, Code: code, Enhanced: se.EnhancedStatusCode(), Err: err}
+		return &SendError{Kind: Temporary, Code: code, Enhanced: se.EnhancedStatusCode(), Err: err, Config: true}
 	case code >= 500:
 		return &SendError{Kind: Permanent, Code: code, Enhanced: se.EnhancedStatusCode(), Err: err}
 	case code >= 400:

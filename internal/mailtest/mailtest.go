@@ -237,8 +237,8 @@ func (s *Server) Port() int {
 // Store is where messages go.
 func (s *Server) Store() Store { return s.store }
 
-// Reject makes RCPT TO for addr answer code (4xx or 5xx) with msg until
-// Accept is called for it.
+// Reject makes MAIL FROM or RCPT TO for addr answer code (4xx or 5xx)
+// with msg until Accept is called for it.
 func (s *Server) Reject(addr string, code int, msg string) {
 	enh := smtp.EnhancedCode{5, 1, 1}
 	if code < 500 {
@@ -349,6 +349,9 @@ func (se *session) Logout() error {
 }
 
 func (se *session) Mail(from string, _ *smtp.MailOptions) error {
+	if rej := se.s.rejection(from); rej != nil {
+		return rej
+	}
 	se.from = from
 	if !se.inTx {
 		se.inTx = true

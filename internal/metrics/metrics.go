@@ -15,7 +15,9 @@ var Registry = prometheus.NewRegistry()
 
 var (
 	// SendsTotal counts send attempts by outcome: sent, failed (5xx),
-	// retried (4xx or network), unknown, deferred, blocked, paused.
+	// retried (4xx or network), refused_config (our sender, login or
+	// session refused: retried, worth an alert), unknown, deferred,
+	// blocked, paused.
 	SendsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "outreach_sends_total", Help: "Send attempts by outcome.",
 	}, []string{"outcome"})
