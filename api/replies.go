@@ -277,14 +277,7 @@ func (s *Server) patchReply(c *gin.Context) {
 		return
 	}
 	ctx := c.Request.Context()
-	switch {
-	case rc.Tag == models.ReplyUnsubscribe:
-		rc.SuppressSource = models.SuppressUnsubscribe
-	case rc.Tag == models.ReplyNotInterested:
-		rc.SuppressSource = models.SuppressNotInterested
-	case rc.Tag == models.ReplyBounce && rc.BounceKind == inbox.BounceHard:
-		rc.SuppressSource = models.SuppressHardBounce
-	}
+	rc.SuppressSource = models.ReplySuppressionSource(rc.Tag, rc.BounceKind)
 	if rc.SuppressSource != "" {
 		addr, err := s.replyRecipient(ctx, r)
 		if err != nil {

@@ -1,6 +1,11 @@
 package models
 
-import "github.com/google/uuid"
+import (
+	"strings"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+)
 
 // NewID returns a new UUIDv7: unique, and ordered by creation time, so
 // keyset pagination by id follows insertion order.
@@ -13,4 +18,10 @@ func NewID() string {
 func ValidID(s string) bool {
 	_, err := uuid.Parse(s)
 	return err == nil && len(s) == 36
+}
+
+// StorableText reports whether PostgreSQL text can hold s (and compare
+// it): valid UTF-8 without NUL. Mail headers and URLs carry any bytes.
+func StorableText(s string) bool {
+	return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0
 }

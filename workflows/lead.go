@@ -3,6 +3,7 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -481,8 +482,6 @@ func (w *leadWF) onReply(r ReplySignal) {
 		// Delivered again (two deliverers raced): applied once already.
 		return
 	}
-	applied := w.applied(r, workflow.Now(w.ctx))
-	defer w.recordApplied(applied)
 	if r.Reclassified && w.p.ReplyBase != nil && w.p.ReplyBase.ReplyID == r.ReplyID {
 		// As if the new tag were the first: back to the state before the
 		// reply, then apply it.
@@ -502,53 +501,36 @@ func (w *leadWF) onReply(r ReplySignal) {
 		}
 	}
 	now := workflow.Now(w.ctx)
-	switch r.Tag {
-	case models.ReplyInterested, models.ReplyNeutral, models.ReplyAsksPayment:
-		w.stopSequence("reply: " + r.Tag)
-		if w.status == models.StatusContacted {
-			_ = w.transition(w.ctx, TransitionRequest{To: models.StatusReplied, Source: "reply", Detail: r.Tag})
+	a := w.applied(r, now)
+	st := replayState{status: w.status, seqStopped: w.p.SeqStopped, stopReason: w.p.StopReason, notBefore: w.p.NotBefore}
+	st.apply(a)
+	if st.status != w.status {
+		detail := r.Tag
+		if r.Tag == models.ReplyBounce {
+			detail = "hard bounce"
 		}
-	case models.ReplyNotInterested, models.ReplyUnsubscribe:
-		w.stopSequence("reply: " + r.Tag)
-		switch w.status {
-		case models.StatusContacted:
-			_ = w.transition(w.ctx, TransitionRequest{To: models.StatusBounced, Source: "reply", Detail: r.Tag})
-		case models.StatusReplied:
-			_ = w.transition(w.ctx, TransitionRequest{To: models.StatusLost, Source: "reply", Detail: r.Tag})
-		}
-	case models.ReplyBounce:
-		if r.BounceKind == "soft" {
-			// The message will not be sent twice; the next follow-up is
-			// the retry, no sooner than a day from now.
-			nb := now.Add(softBounceDelay)
-			if nb.After(w.p.NotBefore) {
-				w.p.NotBefore = nb
-			}
-			w.event("reply", "soft bounce: next follow-up no earlier than "+nb.UTC().Format(time.RFC3339))
-			break
-		}
-		w.stopSequence("hard bounce")
-		if w.status == models.StatusContacted {
-			_ = w.transition(w.ctx, TransitionRequest{To: models.StatusBounced, Source: "reply", Detail: "hard bounce"})
-		}
-	case models.ReplyOutOfOffice:
-		until := r.Until
-		if until.IsZero() {
-			d := w.plan.OOODefault
-			if d <= 0 {
-				d = defaultOOODelay
-			}
-			until = now.Add(d)
-		}
-		if until.After(w.p.NotBefore) {
-			w.p.NotBefore = until
-		}
-		w.event(EventKindPaused, "out of office until "+until.UTC().Format(time.RFC3339))
-	default:
-		w.event("note", "reply with unknown tag "+r.Tag)
+		_ = w.transition(w.ctx, TransitionRequest{To: st.status, Source: "reply", Detail: detail})
 	}
+	w.p.SeqStopped, w.p.StopReason, w.p.NotBefore = st.seqStopped, st.stopReason, st.notBefore
+	w.replyEvent(a)
 	if w.status.Terminal() && w.p.TerminalByReplyAt.IsZero() {
 		w.p.TerminalByReplyAt = now
+	}
+	w.recordApplied(a)
+}
+
+// replyEvent writes the timeline event of a reply that holds the next step
+// back (an out-of-office, a soft bounce), or of an unknown tag.
+func (w *leadWF) replyEvent(a AppliedReply) {
+	switch {
+	case a.Tag == models.ReplyOutOfOffice:
+		w.event(EventKindPaused, "out of office until "+a.NotBefore.UTC().Format(time.RFC3339))
+	case a.Tag == models.ReplyBounce && a.BounceKind == "soft":
+		// The message will not be sent twice; the next follow-up is the
+		// retry, no sooner than a day from now.
+		w.event("reply", "soft bounce: next follow-up no earlier than "+a.NotBefore.UTC().Format(time.RFC3339))
+	case !slices.Contains(models.ReplyTags, a.Tag):
+		w.event("note", "reply with unknown tag "+a.Tag)
 	}
 }
 
@@ -625,12 +607,7 @@ func (w *leadWF) reclassify(r ReplySignal) {
 		})
 	}
 	w.p.SeqStopped, w.p.StopReason, w.p.NotBefore = st.seqStopped, st.stopReason, st.notBefore
-	switch {
-	case r.Tag == models.ReplyOutOfOffice:
-		w.event(EventKindPaused, "out of office until "+a.NotBefore.UTC().Format(time.RFC3339))
-	case !a.NotBefore.IsZero():
-		w.event("reply", "soft bounce: next follow-up no earlier than "+a.NotBefore.UTC().Format(time.RFC3339))
-	}
+	w.replyEvent(a)
 	w.p.TerminalByReplyAt = time.Time{}
 	if w.status.Terminal() {
 		w.p.TerminalByReplyAt = now

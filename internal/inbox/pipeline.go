@@ -310,6 +310,14 @@ func (p *Pipeline) prepareGroup(ctx context.Context, ps *Parsed, idx []int, user
 	return nil
 }
 
+// suppressReasons are the reasons written with the suppression a reply's
+// tag implies, by source.
+var suppressReasons = map[string]string{
+	models.SuppressUnsubscribe:   "asked to unsubscribe in a reply",
+	models.SuppressNotInterested: "replied not interested",
+	models.SuppressHardBounce:    "hard bounce",
+}
+
 // parallel runs fn for 0..n-1 on Workers goroutines.
 func (p *Pipeline) parallel(ctx context.Context, n int, fn func(ctx context.Context, i int) error) error {
 	workers := p.Workers
@@ -369,13 +377,11 @@ func (p *Pipeline) row(it *item, in Inbound, a *models.Attempt) (store.NewReply,
 	if a != nil {
 		o.Matched = true
 		row.Reply.UserID, row.Reply.CampaignID, row.Reply.LeadID, row.Reply.AttemptID = &a.UserID, &a.CampaignID, &a.LeadID, &a.ID
-		switch {
-		case res.Tag == models.ReplyUnsubscribe:
-			row.Suppress, row.SuppressSource, row.SuppressReason = a.Recipient, models.SuppressUnsubscribe, "asked to unsubscribe in a reply"
-		case res.Tag == models.ReplyNotInterested:
-			row.Suppress, row.SuppressSource, row.SuppressReason = a.Recipient, models.SuppressNotInterested, "replied not interested"
-		case res.Tag == models.ReplyBounce && res.BounceKind == BounceHard:
-			row.Suppress, row.SuppressSource, row.SuppressReason = a.Recipient, models.SuppressHardBounce, "hard bounce "+res.BounceCode
+		if src := models.ReplySuppressionSource(res.Tag, res.BounceKind); src != "" {
+			row.Suppress, row.SuppressSource, row.SuppressReason = a.Recipient, src, suppressReasons[src]
+			if src == models.SuppressHardBounce {
+				row.SuppressReason += " " + res.BounceCode
+			}
 		}
 		// A delivery report without a failure changes nothing.
 		row.Effect = res.Tag != models.ReplyBounce || res.BounceKind != ""
@@ -509,7 +515,7 @@ func clean(s string, n int) string {
 
 // storable is s as PostgreSQL text takes it: valid UTF-8 without NUL.
 func storable(s string) string {
-	if utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 {
+	if models.StorableText(s) {
 		return s
 	}
 	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "")

@@ -233,10 +233,20 @@ func setDispatched(tx *gorm.DB, ids []string, now time.Time) error {
 // unparks those it reached (UnparkLeads), so a lead whose wake-up failed is
 // woken by the next resume.
 func ParkedLeadIDs(ctx context.Context, db *gorm.DB, campaignID, after string, limit int) ([]string, error) {
+	return leadIDPage(ctx, db, campaignID, after, limit, "parked", "parked_at IS NOT NULL")
+}
+
+// leadIDPage answers up to limit ids of the campaign's leads after the
+// given id, in order, that also meet cond (with args); what names them in
+// an error.
+func leadIDPage(ctx context.Context, db *gorm.DB, campaignID, after string, limit int, what, cond string, args ...any) ([]string, error) {
 	var ids []string
-	if err := db.WithContext(ctx).Model(&models.Lead{}).Where("campaign_id = ? AND parked_at IS NOT NULL AND id > ?", campaignID, after).
-		Order("id").Limit(limit).Pluck("id", &ids).Error; err != nil {
-		return nil, fmt.Errorf("select parked leads: %w", err)
+	q := db.WithContext(ctx).Model(&models.Lead{}).Where("campaign_id = ? AND id > ?", campaignID, after)
+	if cond != "" {
+		q = q.Where(cond, args...)
+	}
+	if err := q.Order("id").Limit(limit).Pluck("id", &ids).Error; err != nil {
+		return nil, fmt.Errorf("list %s leads: %w", what, err)
 	}
 	return ids, nil
 }
@@ -256,23 +266,13 @@ func UnparkLeads(ctx context.Context, db *gorm.DB, ids []string) error {
 // LeadIDsOfCampaignInStatus pages through the ids of a campaign's leads in
 // one status (after the given id, in order).
 func LeadIDsOfCampaignInStatus(ctx context.Context, db *gorm.DB, campaignID string, status models.LeadStatus, after string, limit int) ([]string, error) {
-	var ids []string
-	if err := db.WithContext(ctx).Model(&models.Lead{}).Where("campaign_id = ? AND status = ? AND id > ?", campaignID, status, after).
-		Order("id").Limit(limit).Pluck("id", &ids).Error; err != nil {
-		return nil, fmt.Errorf("list %s leads: %w", status, err)
-	}
-	return ids, nil
+	return leadIDPage(ctx, db, campaignID, after, limit, string(status), "status = ?", status)
 }
 
 // LeadIDsOfCampaign pages through every lead id of a campaign (after the
 // given id, in order), for stopping all its workflows.
 func LeadIDsOfCampaign(ctx context.Context, db *gorm.DB, campaignID, after string, limit int) ([]string, error) {
-	var ids []string
-	if err := db.WithContext(ctx).Model(&models.Lead{}).Where("campaign_id = ? AND id > ?", campaignID, after).
-		Order("id").Limit(limit).Pluck("id", &ids).Error; err != nil {
-		return nil, fmt.Errorf("list campaign leads: %w", err)
-	}
-	return ids, nil
+	return leadIDPage(ctx, db, campaignID, after, limit, "campaign", "")
 }
 
 // SendingCount counts the campaign's ledger rows in an SMTP conversation.

@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
@@ -499,7 +498,7 @@ var matchableStates = []models.AttemptState{models.AttemptSent, models.AttemptUn
 func comparable(values []string) []string {
 	out := values[:0:0]
 	for _, v := range values {
-		if utf8.ValidString(v) && strings.IndexByte(v, 0) < 0 {
+		if models.StorableText(v) {
 			out = append(out, v)
 		}
 	}

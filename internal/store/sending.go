@@ -287,6 +287,17 @@ func beginSendTx(tx *gorm.DB, r SendRequest) (SendDecision, error) {
 		return block(ReasonNoEmail, "", step == 0)
 	}
 
+	// "Not yet" for timing (not due, window closed). Asked only because
+	// the plan changed (a replan), it decides nothing: answered, not
+	// recorded.
+	deferTiming := func(until time.Time, reason string) (SendDecision, error) {
+		if r.Replan {
+			d.Outcome, d.Reason, d.Until = OutcomeDeferred, reason, until.UTC()
+			return d, nil
+		}
+		return defer1(tx, &d, c, l, step, now, until, reason, audit)
+	}
+
 	// The thread: earlier steps that went out (or may have).
 	var prev []models.Attempt
 	if step > 0 {
@@ -306,11 +317,7 @@ func beginSendTx(tx *gorm.DB, r SendRequest) (SendDecision, error) {
 			if base != nil {
 				due := base.Add(time.Duration(steps[step].DelayDays * float64(24*time.Hour)))
 				if now.Before(due.Add(-time.Second)) {
-					if r.Replan {
-						d.Outcome, d.Reason, d.Until = OutcomeDeferred, ReasonNotDue, due.UTC()
-						return d, nil
-					}
-					return defer1(tx, &d, c, l, step, now, due, ReasonNotDue, audit)
+					return deferTiming(due, ReasonNotDue)
 				}
 			}
 		}
@@ -320,11 +327,7 @@ func beginSendTx(tx *gorm.DB, r SendRequest) (SendDecision, error) {
 		return d, fmt.Errorf("campaign window: %w", err)
 	}
 	if open := w.NextOpen(now); open.After(now) {
-		if r.Replan {
-			d.Outcome, d.Reason, d.Until = OutcomeDeferred, ReasonWindow, open.UTC()
-			return d, nil
-		}
-		return defer1(tx, &d, c, l, step, now, open, ReasonWindow, audit)
+		return deferTiming(open, ReasonWindow)
 	}
 
 	if step > 0 {
