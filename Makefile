@@ -16,7 +16,8 @@ FUZZ_TARGETS := \
 	./models:FuzzRender \
 	./api:FuzzValidateLead \
 	./internal/inbox:FuzzParse \
-	./internal/inbox:FuzzDecodeQP
+	./internal/inbox:FuzzDecodeQP \
+	./internal/inbox:FuzzNormalizeText
 
 .PHONY: build run dev test test-go fuzz bench lint tools env-example clean
 

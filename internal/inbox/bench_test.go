@@ -15,6 +15,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/backlinkoutreach/outreach/internal/inbox/imaptest"
+	"github.com/backlinkoutreach/outreach/internal/store"
 	"github.com/backlinkoutreach/outreach/internal/storetest"
 	"github.com/backlinkoutreach/outreach/models"
 )
@@ -96,13 +97,20 @@ func bareFetch(tb testing.TB, srv *imaptest.Server) (int, int64) {
 // start with a UID SEARCH SINCE, runs once per mailbox and is not timed;
 // go-imap's in-memory server answers that SEARCH by parsing every message,
 // about a tenth of the poll's time here.
+//
+// The IMAP server runs in a process of its own, as a mail server does in
+// production: in this process its garbage (it parses each message's header
+// for every FETCH) was collected on the poller's account, and its CPU
+// counted as the poller's. Both sides share the machine's two cores all
+// the same, so the figure is still bound by the server's work; its CPU is
+// reported beside this process's.
 func BenchmarkPollReplies(b *testing.B) {
 	for _, d := range storetest.Dialects() {
 		b.Run(string(d), func(b *testing.B) {
 			const n = 1000
 			db := storetest.New(b, d)
 			w := newWorld(b, db, 250)
-			srv := imaptest.Start(b, imaptest.Options{})
+			srv := imaptest.StartProcess(b, imaptest.Options{})
 			c := srv.Client(b)
 			msgs := benchMessages(b, w, n)
 			var total int64
@@ -119,22 +127,24 @@ func BenchmarkPollReplies(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.Logf("%s: first poll of the mailbox (UID SEARCH SINCE, cold): %.0f msgs/s", d, n/time.Since(first).Seconds())
-			var pollTime, baseTime, pollCPU, baseCPU time.Duration
+			var pollTime, baseTime, pollCPU, baseCPU, pollSrv, baseSrv time.Duration
 			for b.Loop() {
 				b.StopTimer()
 				resetReplies(b, db)
-				start, cpu0 := time.Now(), processCPU()
+				start, cpu0, srv0 := time.Now(), processCPU(), srv.CPU()
 				got, _ := bareFetch(b, srv)
 				baseTime += time.Since(start)
 				baseCPU += processCPU() - cpu0
+				baseSrv += srv.CPU() - srv0
 				if got != n {
 					b.Fatalf("bare fetch read %d messages", got)
 				}
 				b.StartTimer()
-				start, cpu0 = time.Now(), processCPU()
+				start, cpu0, srv0 = time.Now(), processCPU(), srv.CPU()
 				st, err := p.Poll(ctx)
 				pollTime += time.Since(start)
 				pollCPU += processCPU() - cpu0
+				pollSrv += srv.CPU() - srv0
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -152,9 +162,11 @@ func BenchmarkPollReplies(b *testing.B) {
 			b.ReportMetric(rate/base, "x_baseline")
 			b.ReportMetric(cpuPer, "cpu_us/msg")
 			b.ReportMetric(baseCPUPer, "baseline_cpu_us/msg")
+			srvPer := float64(pollSrv.Microseconds()) / (iters * n)
+			baseSrvPer := float64(baseSrv.Microseconds()) / (iters * n)
 			b.Logf("%s: poll and process %.0f msgs/s vs bare UID FETCH %.0f msgs/s of the same %d messages (%.1f MB): %.2f of the baseline (goal >= 0.33); "+
-				"CPU of this process %.0f µs/msg vs %.0f µs/msg (IMAP server in-process in both)",
-				d, rate, base, n, float64(total)/(1<<20), rate/base, cpuPer, baseCPUPer)
+				"CPU of this process %.0f µs/msg vs %.0f µs/msg, of the IMAP server's process %.0f vs %.0f (10 ms ticks)",
+				d, rate, base, n, float64(total)/(1<<20), rate/base, cpuPer, baseCPUPer, srvPer, baseSrvPer)
 		})
 	}
 }
@@ -180,6 +192,14 @@ func resetReplies(tb testing.TB, db *gorm.DB) {
 	}
 	if err := db.Model(&models.Lead{}).Where("suppressed = ?", true).Update("suppressed", false).Error; err != nil {
 		tb.Fatal(err)
+	}
+	if store.DialectOf(db) == store.SQLite {
+		// The deletes above fill SQLite's write-ahead log; copied back
+		// now, they are not copied during the timed poll by a checkpoint
+		// that the poll's own writes would not have needed yet.
+		if err := db.Exec("PRAGMA wal_checkpoint(TRUNCATE)").Error; err != nil {
+			tb.Fatal(err)
+		}
 	}
 }
 

@@ -53,7 +53,10 @@ func parseDSN(b []byte, prev *DSN) *DSN {
 		if len(blk) == 0 {
 			continue
 		}
-		h, _ := textproto.NewReader(bufio.NewReader(bytes.NewReader(append(blk, '\n', '\n')))).ReadMIMEHeader()
+		// A block is a few hundred bytes: a reader buffer of its size (a
+		// default one is 4 KB per block).
+		blk = append(blk, '\n', '\n')
+		h, _ := textproto.NewReader(bufio.NewReaderSize(bytes.NewReader(blk), len(blk))).ReadMIMEHeader()
 		if len(h) == 0 {
 			continue
 		}

@@ -60,6 +60,17 @@ func isParsedField(key []byte) bool {
 
 func isSpaceTab(c byte) bool { return c == ' ' || c == '\t' }
 
+// trimSpaceTab is bytes.Trim(b, " \t") without building its byte set.
+func trimSpaceTab(b []byte) []byte {
+	for len(b) > 0 && isSpaceTab(b[0]) {
+		b = b[1:]
+	}
+	for len(b) > 0 && isSpaceTab(b[len(b)-1]) {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
 // splitHeader reads the header block at the start of b as
 // textproto.ReadHeader would, keeping the fields Parse reads, and answers
 // the body after the blank line. The fields keep their order for Get (the
@@ -69,7 +80,8 @@ func splitHeader(b []byte) (textproto.Header, []byte, error) {
 	if len(b) > 0 && isSpaceTab(b[0]) {
 		return h, nil, errSlowPath // ReadHeader refuses a folded first line
 	}
-	var kept [][]byte
+	var keptBuf [24][]byte // a message's parsed fields, without allocating
+	kept := keptBuf[:0]
 	pos := 0
 	for {
 		if pos > maxFastHeader {
@@ -98,7 +110,7 @@ func splitHeader(b []byte) (textproto.Header, []byte, error) {
 		if colon < 0 {
 			return h, nil, errSlowPath
 		}
-		key := bytes.Trim(kv[:colon], " \t")
+		key := trimSpaceTab(kv[:colon])
 		if len(key) == 0 {
 			return h, nil, errSlowPath
 		}

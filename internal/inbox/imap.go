@@ -261,15 +261,25 @@ func (p *Poller) pollMailbox(ctx context.Context, c *imapclient.Client, mailbox 
 	if err != nil {
 		return err
 	}
-	var uids []imap.UID
-	last := uint32(0)
+	f := &pageFetcher{c: c, limit: max(1, p.Config.FetchLimit)}
 	if ok && cp.UIDValidity == sel.UIDValidity {
-		last = cp.LastUID
+		last := cp.LastUID
 		if sel.UIDNext != 0 && uint32(sel.UIDNext) <= last+1 {
 			return nil // nothing new
 		}
-		if uids, err = uidsFrom(c, imap.UID(last+1)); err != nil {
-			return err
+		f.listFrom, f.listAbove = imap.UID(last+1), last
+		if sel.UIDNext != 0 {
+			// The first page is read by UID range, without waiting for
+			// the list of the new UIDs: a range holds at most a page of
+			// messages, and UIDNEXT bounds it (a message delivered later
+			// gets a higher UID), so its end can be checkpointed. Only the
+			// UIDs after it are listed, when there are any.
+			stop := min(last+uint32(f.limit), uint32(sel.UIDNext)-1)
+			f.head = &imap.UIDRange{Start: imap.UID(last + 1), Stop: imap.UID(stop)}
+			f.listFrom, f.listAbove = 0, stop
+			if stop+1 < uint32(sel.UIDNext) {
+				f.listFrom = imap.UID(stop + 1)
+			}
 		}
 	} else {
 		// First poll, or the mailbox was rebuilt (new UIDVALIDITY): read
@@ -294,20 +304,11 @@ func (p *Poller) pollMailbox(ctx context.Context, c *imapclient.Client, mailbox 
 		if err != nil {
 			return fmt.Errorf("uid search: %w", err)
 		}
-		uids = data.AllUIDs()
+		uids := data.AllUIDs()
 		if len(uids) == 0 && sel.UIDNext > 1 {
 			return store.SaveCheckpoint(ctx, p.DB, key, sel.UIDValidity, uint32(sel.UIDNext)-1, p.now())
 		}
-	}
-	// "n:*" answers the last message even when its UID is below n.
-	uids = slices.DeleteFunc(uids, func(u imap.UID) bool { return uint32(u) <= last })
-	slices.Sort(uids)
-	limit := max(1, p.Config.FetchLimit)
-	var pages [][]imap.UID
-	for len(uids) > 0 {
-		page := uids[:min(limit, len(uids))]
-		uids = uids[len(page):]
-		pages = append(pages, page)
+		f.addPages(uids, 0)
 	}
 	// A four-stage pipeline: while a page is stored, the next is matched
 	// against the database, the one after parsed and classified, and the
@@ -327,10 +328,15 @@ func (p *Poller) pollMailbox(ctx context.Context, c *imapclient.Client, mailbox 
 	preparedCh := make(chan stage, maxPagesWaiting)
 	stages.Go(func() {
 		defer close(fetchedCh)
-		for _, page := range pages {
-			msgs, err := fetchRaw(c, page)
+		defer f.drain()
+		f.start()
+		for {
+			page, msgs, err, ok := f.next()
+			if !ok {
+				return
+			}
 			select {
-			case fetchedCh <- stage{uids: page, msgs: msgs, err: err}:
+			case fetchedCh <- stage{uids: page.uids, ranged: page.ranged, msgs: msgs, err: err}:
 			case <-ctx.Done():
 				return
 			}
@@ -426,8 +432,11 @@ func nextGroup(first stage, ch <-chan stage) []stage {
 
 // stage is one page on its way through the poll.
 type stage struct {
-	uids []imap.UID
-	msgs []fetched
+	// uids are the page's UIDs, or for a range (ranged) its first and
+	// last.
+	uids   []imap.UID
+	ranged bool
+	msgs   []fetched
 	// got are the UIDs read completely, in order.
 	got  []imap.UID
 	err  error // the fetch's
@@ -436,12 +445,16 @@ type stage struct {
 	perr error // the preparation's
 }
 
-// uidsFrom lists the UIDs from first up with UID FETCH first:* (UID): the
-// same list as UID SEARCH UID first:*, but servers answer it from their
-// index, where some (go-imap's in-memory server among them) read every
-// message to evaluate any SEARCH.
-func uidsFrom(c *imapclient.Client, first imap.UID) ([]imap.UID, error) {
-	cmd := c.Fetch(imap.UIDSet{imap.UIDRange{Start: first, Stop: 0}}, &imap.FetchOptions{UID: true})
+// sendList asks for the UIDs from first up with UID FETCH first:* (UID):
+// the same list as UID SEARCH UID first:*, but servers answer it from
+// their index, where some (go-imap's in-memory server among them) read
+// every message to evaluate any SEARCH.
+func sendList(c *imapclient.Client, first imap.UID) *imapclient.FetchCommand {
+	return c.Fetch(imap.UIDSet{imap.UIDRange{Start: first, Stop: 0}}, &imap.FetchOptions{UID: true})
+}
+
+// readList reads sendList's answer.
+func readList(cmd *imapclient.FetchCommand) ([]imap.UID, error) {
 	var uids []imap.UID
 	for {
 		msg := cmd.Next()
@@ -460,6 +473,115 @@ func uidsFrom(c *imapclient.Client, first imap.UID) ([]imap.UID, error) {
 	return uids, nil
 }
 
+// fetchAhead is how many pages' UID FETCH commands are sent before the
+// page being read: the server prepares the next pages while this one is
+// read and processed, rather than waiting a round trip each time, or
+// longer when the poller's other stages keep this one from reading.
+const fetchAhead = 2
+
+// fetchPage is one page to fetch: its UIDs, or for a range (ranged) its
+// first and last UID.
+type fetchPage struct {
+	uids   []imap.UID
+	ranged bool
+}
+
+func (pg fetchPage) set() imap.UIDSet {
+	if pg.ranged {
+		return imap.UIDSet{imap.UIDRange{Start: pg.uids[0], Stop: pg.uids[1]}}
+	}
+	return imap.UIDSetNum(pg.uids...)
+}
+
+// pageFetcher reads a mailbox's new messages page by page, in UID order,
+// with pipelined commands: one UID FETCH per page (IMAP_FETCH_LIMIT bounds
+// each), sent fetchAhead pages ahead. go-imap's client hands each FETCH
+// response to the command whose UID set holds its UID, and the server
+// answers commands in the order sent, so they are read in that order.
+type pageFetcher struct {
+	c     *imapclient.Client
+	limit int
+	// head, when set, is the first page: a UID range, fetched before the
+	// UIDs after it are listed.
+	head *imap.UIDRange
+	// listFrom, when set, is where the list of the UIDs to read starts;
+	// listed UIDs at or below listAbove are not new ("n:*" answers the
+	// last message even when its UID is below n).
+	listFrom  imap.UID
+	listAbove uint32
+	list      *imapclient.FetchCommand
+
+	pages []fetchPage
+	cmds  []*imapclient.FetchCommand // sent, for pages[:len(cmds)]
+	read  int                        // pages read
+}
+
+// addPages splits uids above above into pages.
+func (f *pageFetcher) addPages(uids []imap.UID, above uint32) {
+	uids = slices.DeleteFunc(uids, func(u imap.UID) bool { return uint32(u) <= above })
+	slices.Sort(uids)
+	for len(uids) > 0 {
+		page := uids[:min(f.limit, len(uids))]
+		uids = uids[len(page):]
+		f.pages = append(f.pages, fetchPage{uids: page})
+	}
+}
+
+// start sends what needs no answer first: the head range's FETCH, then the
+// listing of the UIDs after it.
+func (f *pageFetcher) start() {
+	if f.head != nil {
+		pg := fetchPage{uids: []imap.UID{f.head.Start, f.head.Stop}, ranged: true}
+		f.pages = append(f.pages, pg)
+		f.cmds = append(f.cmds, sendFetch(f.c, pg.set()))
+	}
+	if f.listFrom != 0 {
+		f.list = sendList(f.c, f.listFrom)
+	}
+}
+
+// next reads the next page: its messages read completely, in UID order,
+// with the command's error; ok is false when every page has been read.
+func (f *pageFetcher) next() (page fetchPage, msgs []fetched, err error, ok bool) {
+	if f.read == len(f.pages) && f.list != nil {
+		uids, err := readList(f.list)
+		f.list = nil
+		if err != nil {
+			return fetchPage{}, nil, err, true
+		}
+		f.addPages(uids, f.listAbove)
+	}
+	if f.read == len(f.pages) {
+		return fetchPage{}, nil, nil, false
+	}
+	for len(f.cmds) < min(f.read+1+fetchAhead, len(f.pages)) {
+		f.cmds = append(f.cmds, sendFetch(f.c, f.pages[len(f.cmds)].set()))
+	}
+	page = f.pages[f.read]
+	msgs, err = readFetch(f.cmds[f.read])
+	f.read++
+	return page, msgs, err, true
+}
+
+// drain waits out the commands sent and not read, in the order they were
+// sent, discarding their answers, so the client is free for the caller's
+// next command. On a broken connection they fail at once.
+func (f *pageFetcher) drain() {
+	// The listing is pending only while no page after the head was sent.
+	for _, cmd := range f.cmds[f.read:] {
+		_ = cmd.Close()
+	}
+	if f.list != nil {
+		_ = f.list.Close()
+	}
+}
+
+// sendFetch sends a page's UID FETCH (UID INTERNALDATE BODY.PEEK[]).
+func sendFetch(c *imapclient.Client, set imap.UIDSet) *imapclient.FetchCommand {
+	opts := &imap.FetchOptions{UID: true, InternalDate: true, BodySection: []*imap.FetchItemBodySection{{Peek: true}}}
+	return c.Fetch(set, opts)
+}
+
 type fetched struct {
 	uid      imap.UID
 	received time.Time
@@ -476,7 +598,10 @@ func inbound(msgs []fetched, mailbox string) []Inbound {
 
 // safeUID is the UID the checkpoint may move to once a page is stored: its
 // last, or when the connection broke mid-page (err), just below the first
-// message missing (0 when that is its first).
+// message missing (0 when that is its first). For a range, which UIDs exist
+// is not known: the checkpoint moves only over those read one after the
+// other from its first, so whatever order the server answered in, none is
+// missed.
 func (s stage) safeUID() uint32 {
 	if s.err == nil {
 		return uint32(s.uids[len(s.uids)-1])
@@ -486,6 +611,12 @@ func (s stage) safeUID() uint32 {
 		got[u] = true
 	}
 	safe := uint32(0)
+	if s.ranged {
+		for u := s.uids[0]; u <= s.uids[1] && got[u]; u++ {
+			safe = uint32(u)
+		}
+		return safe
+	}
 	for _, u := range s.uids {
 		if !got[u] {
 			break
@@ -539,11 +670,9 @@ func (p *Poller) storePages(ctx context.Context, key string, validity uint32, gr
 	return nil
 }
 
-// fetchRaw runs one UID FETCH (UID INTERNALDATE BODY.PEEK[]) and returns
-// every message read completely, in UID order, with the command's error.
-func fetchRaw(c *imapclient.Client, page []imap.UID) ([]fetched, error) {
-	opts := &imap.FetchOptions{UID: true, InternalDate: true, BodySection: []*imap.FetchItemBodySection{{Peek: true}}}
-	cmd := c.Fetch(imap.UIDSetNum(page...), opts)
+// readFetch reads a UID FETCH's answer (sendFetch): every message read
+// completely, in UID order, with the command's error.
+func readFetch(cmd *imapclient.FetchCommand) ([]fetched, error) {
 	var out []fetched
 	sorted := func() []fetched {
 		slices.SortFunc(out, func(a, b fetched) int { return int(a.uid) - int(b.uid) })

@@ -495,7 +495,9 @@ func (w *walker) walk(p *part, depth int, inReport bool) error {
 // embedded reads the header of an attached message: the original of a
 // bounce names itself there.
 func (w *walker) embedded(body io.Reader) {
-	br := bufio.NewReader(io.LimitReader(body, maxReportBytes))
+	// The header is all that is read: a small buffer (ReadHeader reads
+	// longer lines in several pieces).
+	br := bufio.NewReaderSize(io.LimitReader(body, maxReportBytes), 1024)
 	h, err := textproto.ReadHeader(br)
 	if err != nil && h.Len() == 0 {
 		return
@@ -548,26 +550,61 @@ func (w *walker) finish() {
 	}
 }
 
-// normalizeText makes line ends \n, drops trailing spaces and runs of more
-// than one blank line.
+// normalizeText makes line ends \n and no-break spaces plain spaces, drops
+// trailing spaces and runs of more than one blank line, and trims the
+// result: in one pass and one allocation (it runs on every message's text).
 func normalizeText(s string) string {
-	s = strings.ReplaceAll(s, "\r\n", "\n")
-	s = strings.ReplaceAll(s, "\r", "\n")
-	s = strings.ReplaceAll(s, "\u00a0", " ")
-	lines := strings.Split(s, "\n")
-	out := make([]string, 0, len(lines))
-	blank := 0
-	for _, l := range lines {
-		l = strings.TrimRight(l, " \t")
-		if l == "" {
-			blank++
-			if blank > 1 {
-				continue
+	var b strings.Builder
+	b.Grow(len(s))
+	blank, lines := 0, 0
+	for {
+		line, rest, more := s, "", false
+		if end := strings.IndexAny(s, "\r\n"); end >= 0 {
+			line, rest, more = s[:end], s[end+1:], true
+			if s[end] == '\r' && strings.HasPrefix(rest, "\n") {
+				rest = rest[1:]
 			}
+		}
+		line = trimRightBlank(line)
+		if line == "" {
+			blank++
 		} else {
 			blank = 0
 		}
-		out = append(out, l)
+		if blank <= 1 {
+			if lines > 0 {
+				b.WriteByte('\n')
+			}
+			lines++
+			for {
+				i := strings.Index(line, "\u00a0")
+				if i < 0 {
+					break
+				}
+				b.WriteString(line[:i])
+				b.WriteByte(' ')
+				line = line[i+len("\u00a0"):]
+			}
+			b.WriteString(line)
+		}
+		if !more {
+			break
+		}
+		s = rest
 	}
-	return strings.TrimSpace(strings.Join(out, "\n"))
+	return strings.TrimSpace(b.String())
+}
+
+// trimRightBlank drops the spaces, tabs and no-break spaces ending s.
+func trimRightBlank(s string) string {
+	for {
+		switch {
+		case strings.HasSuffix(s, " "), strings.HasSuffix(s, "\t"):
+			s = s[:len(s)-1]
+		case strings.HasSuffix(s, "\u00a0"):
+			s = s[:len(s)-len("\u00a0")]
+		default:
+			return s
+		}
+	}
 }

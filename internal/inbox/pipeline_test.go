@@ -15,6 +15,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/backlinkoutreach/outreach/internal/devserver"
+	"github.com/backlinkoutreach/outreach/internal/inbox/imaptest"
 	"github.com/backlinkoutreach/outreach/internal/store"
 	"github.com/backlinkoutreach/outreach/internal/storetest"
 	"github.com/backlinkoutreach/outreach/models"
@@ -139,6 +140,7 @@ var devTemporal struct {
 }
 
 func TestMain(m *testing.M) {
+	imaptest.ServeIfChild()
 	code := func() int {
 		ctx := context.Background()
 		srv, err := devserver.Start(ctx, devserver.Options{Headless: true})

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
 	"gorm.io/gorm"
 
 	"github.com/backlinkoutreach/outreach/internal/inbox/imaptest"
@@ -554,4 +555,141 @@ func TestPollTLSModes(t *testing.T) {
 		t.Fatalf("bad login: %v", err)
 	}
 	_ = imap.UID(0)
+}
+
+// appendReplies appends replies to the world's e-mails from..to-1 (2 KB
+// each) and answers the UID of the last.
+func appendReplies(t *testing.T, w *world, srv *imaptest.Server, c *imapclient.Client, from, to int, prefix string) imap.UID {
+	t.Helper()
+	var uid imap.UID
+	for i := from; i < to; i++ {
+		body := fmt.Sprintf("Reply %d. Sounds good, send it over.\n%s", i, strings.Repeat("Some padding text. ", 100))
+		uid = srv.Append(t, c, "INBOX", reply(fmt.Sprintf("%s-%d@site.example", prefix, i), w.leads[i].ContactEmail, "Re: Guest post idea",
+			w.sent[i].MessageID, "", body), time.Now())
+	}
+	return uid
+}
+
+// After a checkpoint, the first page is read by UID range and only the
+// UIDs after it are listed: messages expunged inside the range and after
+// it are skipped, the checkpoint moves to the last UID, and a backlog that
+// fits in the range is read with no listing at all.
+func TestPollAfterCheckpointReadsRangeThenList(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *gorm.DB) {
+		ctx := context.Background()
+		w := newWorld(t, db, 20)
+		srv := imaptest.Start(t, imaptest.Options{})
+		c := srv.Client(t)
+		appendReplies(t, w, srv, c, 0, 2, "range")
+		p := newPoller(db, srv)
+		p.Config.FetchLimit = 3
+		if st, err := p.Poll(ctx); err != nil || st.New != 2 {
+			t.Fatalf("first poll: %+v %v", st, err)
+		}
+		if last := appendReplies(t, w, srv, c, 2, 12, "range"); last != 12 {
+			t.Fatalf("last UID %d, want 12", last)
+		}
+		// UID 4 lies in the range read first (3:5), UID 10 in the list.
+		if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+			t.Fatal(err)
+		}
+		del := c.Store(imap.UIDSetNum(4, 10), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Flags: []imap.Flag{imap.FlagDeleted}}, nil)
+		if err := del.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Expunge().Close(); err != nil {
+			t.Fatal(err)
+		}
+		st, err := p.Poll(ctx)
+		if err != nil || st.New != 8 || st.Duplicates != 0 {
+			t.Fatalf("second poll: %+v %v, want 8 new", st, err)
+		}
+		cp, _, _ := store.Checkpoint(ctx, db, p.CheckpointKey("INBOX"))
+		if cp.LastUID != 12 {
+			t.Fatalf("checkpoint at %d, want 12", cp.LastUID)
+		}
+		appendReplies(t, w, srv, c, 12, 14, "range")
+		if st, err := p.Poll(ctx); err != nil || st.New != 2 {
+			t.Fatalf("third poll: %+v %v, want 2 new", st, err)
+		}
+		var n int64
+		db.Model(&models.Reply{}).Count(&n)
+		cp, _, _ = store.Checkpoint(ctx, db, p.CheckpointKey("INBOX"))
+		if n != 12 || cp.LastUID != 14 {
+			t.Fatalf("%d replies stored, checkpoint at %d; want 12 and 14", n, cp.LastUID)
+		}
+	})
+}
+
+// A connection cut inside the range read first after a checkpoint: the
+// messages read are stored, the checkpoint moves only over those read one
+// after the other, and the next poll stores the rest, none twice.
+func TestPollResumesAfterCutInRange(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *gorm.DB) {
+		ctx := context.Background()
+		w := newWorld(t, db, 32)
+		srv := imaptest.Start(t, imaptest.Options{})
+		c := srv.Client(t)
+		appendReplies(t, w, srv, c, 0, 2, "cut")
+		proxy := imaptest.StartProxy(t, srv.Addr)
+		p := newPoller(db, srv)
+		p.Dial = func(ctx context.Context, network, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, network, proxy.Addr)
+		}
+		if st, err := p.Poll(ctx); err != nil || st.New != 2 {
+			t.Fatalf("first poll: %+v %v", st, err)
+		}
+		appendReplies(t, w, srv, c, 2, 32, "cut") // UIDs 3-32: one range of 50
+		proxy.CutAfter(25 << 10)
+		first, err := p.Poll(ctx)
+		if err == nil || proxy.Cuts() != 1 {
+			t.Fatalf("poll: err %v, cuts %d: the connection was not cut", err, proxy.Cuts())
+		}
+		if first.New == 0 || first.New >= 30 {
+			t.Fatalf("poll stored %d messages, want some but not all", first.New)
+		}
+		cp, _, _ := store.Checkpoint(ctx, db, p.CheckpointKey("INBOX"))
+		if int(cp.LastUID) != 2+first.New {
+			t.Fatalf("checkpoint at UID %d after storing UIDs 3 to %d", cp.LastUID, 2+first.New)
+		}
+		second, err := p.Poll(ctx)
+		if err != nil {
+			t.Fatalf("next poll: %v", err)
+		}
+		if first.New+second.New != 30 || second.Duplicates != 0 {
+			t.Fatalf("first %+v second %+v: want 30 new in total and no duplicates", first, second)
+		}
+		var n int64
+		db.Model(&models.Reply{}).Count(&n)
+		cp, _, _ = store.Checkpoint(ctx, db, p.CheckpointKey("INBOX"))
+		if n != 32 || cp.LastUID != 32 {
+			t.Fatalf("%d replies stored, checkpoint at %d; want 32 and 32", n, cp.LastUID)
+		}
+	})
+}
+
+// safeUID on a range cut short moves only over the UIDs read one after the
+// other from its first, whatever order they came in.
+func TestSafeUIDOfRange(t *testing.T) {
+	cut := errors.New("cut")
+	for _, tc := range []struct {
+		got  []imap.UID
+		want uint32
+	}{
+		{nil, 0},
+		{[]imap.UID{11, 10}, 11},
+		{[]imap.UID{10, 12}, 10},
+		{[]imap.UID{11, 12}, 0},
+	} {
+		s := stage{uids: []imap.UID{10, 20}, ranged: true, got: tc.got, err: cut}
+		if got := s.safeUID(); got != tc.want {
+			t.Errorf("range 10:20 read %v: safe %d, want %d", tc.got, got, tc.want)
+		}
+	}
+	if got := (stage{uids: []imap.UID{10, 20}, ranged: true}).safeUID(); got != 20 {
+		t.Errorf("range 10:20 read whole: safe %d, want 20", got)
+	}
 }

@@ -695,6 +695,14 @@ func Reclassify(ctx context.Context, db *gorm.DB, r models.Reply, rc Reclassific
 	return r, nil
 }
 
+// otherRefusalQuery finds the user's first other refusal from an address
+// (unsubscribe, not interested, hard bounce): through the attempts sent to
+// it (attempts_recipient_lower), then their replies (replies_attempt).
+const otherRefusalQuery = `SELECT r.id, r.classification, r.bounce_kind FROM replies r JOIN attempts a ON a.id = r.attempt_id
+		WHERE r.user_id = ? AND r.id <> ? AND lower(a.recipient) = ?
+		AND (r.classification IN (?, ?) OR (r.classification = ? AND r.bounce_kind = ?))
+		ORDER BY r.received_at, r.id LIMIT 1`
+
 // liftReplySuppressionTx removes the suppression entry a reply's old tag
 // wrote, unless another reply of the user to the same address still asks
 // for it (a second refusal): the entry then becomes that reply's. An entry
@@ -712,11 +720,7 @@ func liftReplySuppressionTx(tx *gorm.DB, userID, replyID string) error {
 		Classification string
 		BounceKind     string
 	}
-	err := tx.Raw(`SELECT r.id, r.classification, r.bounce_kind FROM replies r JOIN attempts a ON a.id = r.attempt_id
-		WHERE r.user_id = ? AND r.id <> ? AND lower(a.recipient) = ?
-		AND (r.classification IN (?, ?) OR (r.classification = ? AND r.bounce_kind = ?))
-		ORDER BY r.received_at, r.id LIMIT 1`,
-		userID, replyID, s.Value, models.ReplyUnsubscribe, models.ReplyNotInterested, models.ReplyBounce, "hard").Scan(&other).Error
+	err := tx.Raw(otherRefusalQuery, userID, replyID, s.Value, models.ReplyUnsubscribe, models.ReplyNotInterested, models.ReplyBounce, "hard").Scan(&other).Error
 	if err != nil {
 		return fmt.Errorf("find other refusals: %w", err)
 	}

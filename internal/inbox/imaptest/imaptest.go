@@ -5,6 +5,7 @@
 package imaptest
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -12,10 +13,16 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/json"
+	"fmt"
 	"io"
 	"log"
 	"math/big"
 	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -45,28 +52,65 @@ type Server struct {
 	Password string
 	// Cert is the server's self-signed certificate (for clients that
 	// should trust it).
-	Cert *x509.Certificate
+	Cert *x509.Certificate `json:"-"`
 
 	user *imapmemserver.User
 	srv  *imapserver.Server
 	tls  bool
+	proc *os.Process // the server's process (StartProcess)
+}
+
+// CPU is the CPU time (user and system) the server's process has used so
+// far: zero for an in-process server, or where /proc cannot tell.
+func (s *Server) CPU() time.Duration {
+	if s.proc == nil {
+		return 0
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.proc.Pid))
+	if err != nil {
+		return 0
+	}
+	// Fields 14 and 15 (utime, stime, in clock ticks) follow the command
+	// name, which is in parentheses and may hold spaces.
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	const ticks = 100 // USER_HZ on Linux
+	return time.Duration(utime+stime) * time.Second / ticks
 }
 
 // Start runs a server on 127.0.0.1 until the test ends.
 func Start(tb testing.TB, o Options) *Server {
 	tb.Helper()
+	s, err := serve(o)
+	if err != nil {
+		tb.Fatalf("imaptest: %v", err)
+	}
+	tb.Cleanup(func() { _ = s.srv.Close() })
+	return s
+}
+
+// serve starts a server on 127.0.0.1 and answers it; closing s.srv stops
+// it.
+func serve(o Options) (*Server, error) {
 	if o.Username == "" {
 		o.Username, o.Password = "replies@outreach.test", "secret"
 	}
 	if len(o.Mailboxes) == 0 {
 		o.Mailboxes = []string{"INBOX"}
 	}
-	cert, leaf := selfSigned(tb)
+	cert, leaf, err := selfSigned()
+	if err != nil {
+		return nil, err
+	}
 	mem := imapmemserver.New()
 	user := imapmemserver.NewUser(o.Username, o.Password)
 	for _, mb := range o.Mailboxes {
 		if err := user.Create(mb, nil); err != nil {
-			tb.Fatalf("imaptest: create %s: %v", mb, err)
+			return nil, fmt.Errorf("create %s: %w", mb, err)
 		}
 	}
 	mem.AddUser(user)
@@ -82,19 +126,86 @@ func Start(tb testing.TB, o Options) *Server {
 	})
 	ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {
-		tb.Fatalf("imaptest: listen: %v", err)
+		return nil, fmt.Errorf("listen: %w", err)
 	}
 	if o.TLS == "tls" {
 		ln = tls.NewListener(ln, tlsCfg)
 	}
 	go func() { _ = srv.Serve(ln) }()
-	tb.Cleanup(func() { _ = srv.Close() })
 	addr := ln.Addr().(*net.TCPAddr)
 	return &Server{
 		Addr: addr.String(), Host: addr.IP.String(), Port: addr.Port,
 		Username: o.Username, Password: o.Password, Cert: leaf,
 		user: user, srv: srv, tls: o.TLS == "tls",
+	}, nil
+}
+
+// envChild, set in a child started by StartProcess, holds the server's
+// options as JSON.
+const envChild = "IMAPTEST_SERVE"
+
+// StartProcess runs a plain-text server in a process of its own (this test
+// binary again) until the test ends: as in production, the server's work
+// and garbage are not the tested process's. The package's TestMain must
+// call ServeIfChild first. Recreate is not available.
+func StartProcess(tb testing.TB, o Options) *Server {
+	tb.Helper()
+	if o.TLS != "" {
+		tb.Fatal("imaptest: StartProcess serves plain text only")
 	}
+	opts, err := json.Marshal(o)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), envChild+"="+string(opts))
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		tb.Fatalf("imaptest: start server process: %v", err)
+	}
+	tb.Cleanup(func() {
+		_ = stdin.Close() // the child stops when its stdin closes
+		_ = cmd.Wait()
+	})
+	var s Server
+	if err := json.NewDecoder(stdout).Decode(&s); err != nil {
+		_ = cmd.Process.Kill()
+		tb.Fatalf("imaptest: server process: %v", err)
+	}
+	s.proc = cmd.Process
+	return &s
+}
+
+// ServeIfChild serves IMAP and exits when this process was started by
+// StartProcess; otherwise it returns at once. The server stops when the
+// parent closes the child's stdin (or dies).
+func ServeIfChild() {
+	raw, ok := os.LookupEnv(envChild)
+	if !ok {
+		return
+	}
+	var o Options
+	if err := json.Unmarshal([]byte(raw), &o); err != nil {
+		log.Fatalf("imaptest: options: %v", err)
+	}
+	s, err := serve(o)
+	if err != nil {
+		log.Fatalf("imaptest: %v", err)
+	}
+	if err := json.NewEncoder(os.Stdout).Encode(s); err != nil {
+		log.Fatalf("imaptest: %v", err)
+	}
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	_ = s.srv.Close()
+	os.Exit(0)
 }
 
 // Client logs in over a plain connection (implicit TLS servers: TLS).
@@ -140,6 +251,9 @@ func (s *Server) Append(tb testing.TB, c *imapclient.Client, mailbox string, raw
 // UIDVALIDITY, as a server does when it rebuilds a mailbox.
 func (s *Server) Recreate(tb testing.TB, mailbox string) {
 	tb.Helper()
+	if s.user == nil {
+		tb.Fatal("imaptest: Recreate needs an in-process server")
+	}
 	if err := s.user.Delete(mailbox); err != nil {
 		tb.Fatalf("imaptest: delete %s: %v", mailbox, err)
 	}
@@ -166,11 +280,10 @@ func (s *Server) Flags(tb testing.TB, c *imapclient.Client, mailbox string) map[
 	return out
 }
 
-func selfSigned(tb testing.TB) (tls.Certificate, *x509.Certificate) {
-	tb.Helper()
+func selfSigned() (tls.Certificate, *x509.Certificate, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		tb.Fatal(err)
+		return tls.Certificate{}, nil, err
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(1),
@@ -184,13 +297,13 @@ func selfSigned(tb testing.TB) (tls.Certificate, *x509.Certificate) {
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
-		tb.Fatal(err)
+		return tls.Certificate{}, nil, err
 	}
 	leaf, err := x509.ParseCertificate(der)
 	if err != nil {
-		tb.Fatal(err)
+		return tls.Certificate{}, nil, err
 	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, leaf
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, leaf, nil
 }
 
 // Proxy forwards TCP connections to a target. While Cut is armed, the next
