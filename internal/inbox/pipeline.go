@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -318,16 +319,25 @@ var suppressReasons = map[string]string{
 	models.SuppressHardBounce:    "hard bounce",
 }
 
-// parallel runs fn for 0..n-1 on Workers goroutines.
+// parallel runs fn for 0..n-1 on Workers goroutines, each taking the next
+// index until none is left (a goroutine per message grew a new stack for
+// every message parsed).
 func (p *Pipeline) parallel(ctx context.Context, n int, fn func(ctx context.Context, i int) error) error {
 	workers := p.Workers
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(workers)
-	for i := range n {
-		g.Go(func() error { return fn(gctx, i) })
+	var next atomic.Int64
+	for range min(workers, n) {
+		g.Go(func() error {
+			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
+				if err := fn(gctx, i); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
 	}
 	return g.Wait()
 }

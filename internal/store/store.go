@@ -109,6 +109,7 @@ func Open(ctx context.Context, o Options) (*gorm.DB, error) {
 		// One writer at a time is SQLite's rule; a few connections let
 		// readers (and a streaming export) proceed beside it.
 		sqlDB.SetMaxOpenConns(8)
+		startCheckpointer(sqlDB, log)
 		migrate = true
 	}
 	if err := Ping(ctx, db); err != nil {
@@ -133,6 +134,9 @@ func SQLiteDSN(path string) string {
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "busy_timeout(10000)")
 	q.Add("_pragma", "synchronous(NORMAL)")
+	// Checkpoints run in the background (checkpoint.go); this is the
+	// backstop.
+	q.Add("_pragma", fmt.Sprintf("wal_autocheckpoint(%d)", walBackstopPages))
 	q.Set("_txlock", "immediate")
 	// SQLite reads the name as a URI: an unescaped '#' or '?' in the path
 	// would cut it short and open another file.
@@ -155,6 +159,7 @@ func Ping(ctx context.Context, db *gorm.DB) error {
 // Close releases the connection pool.
 func Close(db *gorm.DB) {
 	if sqlDB, err := db.DB(); err == nil {
+		stopCheckpointer(sqlDB)
 		_ = sqlDB.Close()
 	}
 }
