@@ -267,19 +267,18 @@ func (p *Poller) pollMailbox(ctx context.Context, c *imapclient.Client, mailbox 
 		if sel.UIDNext != 0 && uint32(sel.UIDNext) <= last+1 {
 			return nil // nothing new
 		}
-		f.listFrom, f.listAbove = imap.UID(last+1), last
 		if sel.UIDNext != 0 {
-			// The first page is read by UID range, without waiting for
-			// the list of the new UIDs: a range holds at most a page of
-			// messages, and UIDNEXT bounds it (a message delivered later
-			// gets a higher UID), so its end can be checkpointed. Only the
-			// UIDs after it are listed, when there are any.
-			stop := min(last+uint32(f.limit), uint32(sel.UIDNext)-1)
-			f.head = &imap.UIDRange{Start: imap.UID(last + 1), Stop: imap.UID(stop)}
-			f.listFrom, f.listAbove = 0, stop
-			if stop+1 < uint32(sel.UIDNext) {
-				f.listFrom = imap.UID(stop + 1)
-			}
+			// New messages are read by UID range, a page at a time, with
+			// no list of their UIDs: a range holds at most a page of
+			// messages, and UIDNEXT bounds them (a message delivered
+			// later gets a higher UID), so a range read whole can be
+			// checkpointed to its end. Replies arrive one after another,
+			// so ranges are full; once one comes back with gaps (mail
+			// moved or deleted), the UIDs after the ranges sent are
+			// listed instead.
+			f.rangeNext, f.rangeEnd = imap.UID(last+1), imap.UID(uint32(sel.UIDNext)-1)
+		} else {
+			f.listFrom, f.listAbove = imap.UID(last+1), last
 		}
 	} else {
 		// First poll, or the mailbox was rebuilt (new UIDVALIDITY): read
@@ -329,7 +328,6 @@ func (p *Poller) pollMailbox(ctx context.Context, c *imapclient.Client, mailbox 
 	stages.Go(func() {
 		defer close(fetchedCh)
 		defer f.drain()
-		f.start()
 		for {
 			page, msgs, err, ok := f.next()
 			if !ok {
@@ -501,9 +499,9 @@ func (pg fetchPage) set() imap.UIDSet {
 type pageFetcher struct {
 	c     *imapclient.Client
 	limit int
-	// head, when set, is the first page: a UID range, fetched before the
-	// UIDs after it are listed.
-	head *imap.UIDRange
+	// rangeNext..rangeEnd are the UIDs still to read by range, while
+	// ranges come back full.
+	rangeNext, rangeEnd imap.UID
 	// listFrom, when set, is where the list of the UIDs to read starts;
 	// listed UIDs at or below listAbove are not new ("n:*" answers the
 	// last message even when its UID is below n).
@@ -527,22 +525,34 @@ func (f *pageFetcher) addPages(uids []imap.UID, above uint32) {
 	}
 }
 
-// start sends what needs no answer first: the head range's FETCH, then the
-// listing of the UIDs after it.
-func (f *pageFetcher) start() {
-	if f.head != nil {
-		pg := fetchPage{uids: []imap.UID{f.head.Start, f.head.Stop}, ranged: true}
-		f.pages = append(f.pages, pg)
-		f.cmds = append(f.cmds, sendFetch(f.c, pg.set()))
+// fill sends the commands for the next page to read and the fetchAhead
+// pages after it, taking new ranges as needed, or the listing that
+// replaces them.
+func (f *pageFetcher) fill() {
+	for len(f.cmds) < f.read+1+fetchAhead {
+		if len(f.cmds) == len(f.pages) {
+			if f.rangeNext == 0 || f.rangeNext > f.rangeEnd {
+				break
+			}
+			stop := imap.UID(min(uint64(f.rangeNext)+uint64(f.limit)-1, uint64(f.rangeEnd)))
+			f.pages = append(f.pages, fetchPage{uids: []imap.UID{f.rangeNext, stop}, ranged: true})
+			f.rangeNext = stop + 1
+			if stop == f.rangeEnd {
+				f.rangeNext = 0 // done; and stop+1 may wrap
+			}
+		}
+		f.cmds = append(f.cmds, sendFetch(f.c, f.pages[len(f.cmds)].set()))
 	}
-	if f.listFrom != 0 {
+	if f.listFrom != 0 && f.list == nil && len(f.cmds) == len(f.pages) {
 		f.list = sendList(f.c, f.listFrom)
+		f.listFrom = 0
 	}
 }
 
 // next reads the next page: its messages read completely, in UID order,
 // with the command's error; ok is false when every page has been read.
 func (f *pageFetcher) next() (page fetchPage, msgs []fetched, err error, ok bool) {
+	f.fill()
 	if f.read == len(f.pages) && f.list != nil {
 		uids, err := readList(f.list)
 		f.list = nil
@@ -550,16 +560,20 @@ func (f *pageFetcher) next() (page fetchPage, msgs []fetched, err error, ok bool
 			return fetchPage{}, nil, err, true
 		}
 		f.addPages(uids, f.listAbove)
+		f.fill()
 	}
 	if f.read == len(f.pages) {
 		return fetchPage{}, nil, nil, false
 	}
-	for len(f.cmds) < min(f.read+1+fetchAhead, len(f.pages)) {
-		f.cmds = append(f.cmds, sendFetch(f.c, f.pages[len(f.cmds)].set()))
-	}
 	page = f.pages[f.read]
 	msgs, err = readFetch(f.cmds[f.read])
 	f.read++
+	if err == nil && page.ranged && f.rangeNext != 0 && len(msgs) < int(page.uids[1]-page.uids[0])+1 {
+		// A range with gaps: list the UIDs after the ranges sent rather
+		// than read more ranges that may be mostly empty.
+		f.listFrom, f.listAbove = f.rangeNext, uint32(f.rangeNext)-1
+		f.rangeNext = 0
+	}
 	return page, msgs, err, true
 }
 
@@ -567,7 +581,8 @@ func (f *pageFetcher) next() (page fetchPage, msgs []fetched, err error, ok bool
 // sent, discarding their answers, so the client is free for the caller's
 // next command. On a broken connection they fail at once.
 func (f *pageFetcher) drain() {
-	// The listing is pending only while no page after the head was sent.
+	// A listing is sent after every page command sent before it is read,
+	// and no page command is sent while it is pending.
 	for _, cmd := range f.cmds[f.read:] {
 		_ = cmd.Close()
 	}

@@ -570,10 +570,10 @@ func appendReplies(t *testing.T, w *world, srv *imaptest.Server, c *imapclient.C
 	return uid
 }
 
-// After a checkpoint, the first page is read by UID range and only the
-// UIDs after it are listed: messages expunged inside the range and after
-// it are skipped, the checkpoint moves to the last UID, and a backlog that
-// fits in the range is read with no listing at all.
+// After a checkpoint, new messages are read by UID range while ranges come
+// back full; after one with a gap, the UIDs after the ranges already sent
+// are listed. Messages expunged inside ranges are skipped, nothing is read
+// twice, and the checkpoint moves to the last UID.
 func TestPollAfterCheckpointReadsRangeThenList(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *gorm.DB) {
@@ -590,7 +590,9 @@ func TestPollAfterCheckpointReadsRangeThenList(t *testing.T) {
 		if last := appendReplies(t, w, srv, c, 2, 12, "range"); last != 12 {
 			t.Fatalf("last UID %d, want 12", last)
 		}
-		// UID 4 lies in the range read first (3:5), UID 10 in the list.
+		// Pages of 3: the range 3:5 lacks UID 4, so once it is read (with
+		// 6:8 and 9:11 sent after it, 10 missing there too) UID 12 comes
+		// from a listing.
 		if _, err := c.Select("INBOX", nil).Wait(); err != nil {
 			t.Fatal(err)
 		}
