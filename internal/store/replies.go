@@ -91,8 +91,9 @@ func StoreReplies(ctx context.Context, db *gorm.DB, in []NewReply, now time.Time
 	if pg {
 		insert = insertRepliesPG
 	}
+	var missed []string
 	err := inWriteTx(ctx, db, func(tx *gorm.DB) error {
-		conn := tx.Statement.ConnPool
+		conn := preparing(db, tx.Statement.ConnPool, &missed)
 		if err := insert(ctx, conn, in, index, fresh); err != nil {
 			return fmt.Errorf("insert replies: %w", err)
 		}
@@ -115,7 +116,7 @@ func StoreReplies(ctx context.Context, db *gorm.DB, in []NewReply, now time.Time
 			}
 		}
 		for _, userID := range users {
-			if err := suppressManyTx(ctx, tx, userID, sup[userID], now); err != nil {
+			if err := suppressManyTx(ctx, tx, conn, userID, sup[userID], now); err != nil {
 				return err
 			}
 		}
@@ -132,6 +133,7 @@ func StoreReplies(ctx context.Context, db *gorm.DB, in []NewReply, now time.Time
 	if err != nil {
 		return nil, fmt.Errorf("store replies: %w", err)
 	}
+	prepareMissed(ctx, db, missed)
 	return fresh, nil
 }
 
@@ -197,9 +199,8 @@ func insertRepliesPG(ctx context.Context, conn gorm.ConnPool, in []NewReply, ind
 }
 
 // insertRepliesSQLite inserts the replies with one statement per 500 rows
-// whose only parameter is the rows as a JSON array of arrays, expanded by
-// jsonb_each (which hands each row over as binary JSON, read without
-// parsing text again): the statement is parsed once, SQLite keeps one
+// whose only parameter is the rows as a JSONB array of arrays (jsonb.go),
+// expanded by jsonb_each: the statement is parsed once, SQLite keeps one
 // statement journal for it, and the driver binds one parameter. The driver
 // binds a statement's parameters in quadratic time (a 50-row VALUES list
 // has 1,150 of them), and one statement per row needs a statement journal,
@@ -214,81 +215,51 @@ func insertRepliesSQLite(ctx context.Context, conn gorm.ConnPool, in []NewReply,
 	}
 	query := "INSERT INTO replies (" + strings.Join(replyColumns, ", ") + ") SELECT " + sel.String() +
 		" FROM jsonb_each(?) WHERE true ON CONFLICT (dedupe_key) DO NOTHING RETURNING id"
+	var rows, row []byte
 	for start := 0; start < len(in); start += replyInsertBatch {
 		end := min(start+replyInsertBatch, len(in))
-		size := 2
+		rows = rows[:0]
 		for i := start; i < end; i++ {
-			r := &in[i].Reply
-			size += 400 + len(r.BodyText) + len(r.Subject) + len(r.ParseError) + len(r.DedupeKey) + len(r.MessageID) + len(r.InReplyTo)
+			row = appendReplyJSONB(row[:0], &in[i].Reply)
+			rows = appendJSONBArray(rows, row)
 		}
-		buf := make([]byte, 0, size)
-		buf = append(buf, '[')
-		for i := start; i < end; i++ {
-			if i > start {
-				buf = append(buf, ',')
-			}
-			buf = appendReplyJSON(buf, &in[i].Reply)
-		}
-		buf = append(buf, ']')
-		rows, err := conn.QueryContext(ctx, query, string(buf))
+		res, err := conn.QueryContext(ctx, query, appendJSONBArray(make([]byte, 0, len(rows)+9), rows))
 		if err != nil {
 			return err
 		}
-		if err := markInserted(rows, index, fresh); err != nil {
+		if err := markInserted(res, index, fresh); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// appendReplyJSON appends r's replyColumns as a JSON array, each value as
-// the SQLite driver would bind it: strings as text, booleans as 0/1, times
+// appendReplyJSONB appends the elements of r's replyColumns, each value as
+// the SQLite driver would bind it: strings as text, booleans as 1/0, times
 // in its format, nil pointers as null.
-func appendReplyJSON(b []byte, r *models.Reply) []byte {
-	b = append(b, '[')
-	b = appendJSONString(b, r.ID)
+func appendReplyJSONB(b []byte, r *models.Reply) []byte {
+	b = appendJSONBText(b, r.ID)
 	for _, p := range []*string{r.UserID, r.CampaignID, r.LeadID, r.AttemptID} {
-		b = append(b, ',')
-		if p == nil {
-			b = append(b, "null"...)
-		} else {
-			b = appendJSONString(b, *p)
-		}
+		b = appendJSONBTextPtr(b, p)
 	}
 	for _, s := range []string{
 		r.DedupeKey, r.MessageID, r.InReplyTo, r.FromAddress, r.ToAddress, r.Subject, r.BodyText,
 		r.Classification, r.BounceKind, r.BounceCode,
 	} {
-		b = append(b, ',')
-		b = appendJSONString(b, s)
+		b = appendJSONBText(b, s)
 	}
-	b = append(b, ',')
 	if r.OOOUntil == nil {
-		b = append(b, "null"...)
+		b = append(b, jsonbNull)
 	} else {
-		b = appendJSONTime(b, r.OOOUntil.UTC())
+		b = appendJSONBTime(b, r.OOOUntil.UTC())
 	}
-	if r.Parsed {
-		b = append(b, ",1,"...)
-	} else {
-		b = append(b, ",0,"...)
-	}
+	b = appendJSONBBool(b, r.Parsed)
 	for _, s := range []string{r.ParseError, r.Source, r.Mailbox} {
-		b = appendJSONString(b, s)
-		b = append(b, ',')
+		b = appendJSONBText(b, s)
 	}
-	b = appendJSONTime(b, r.ReceivedAt)
-	b = append(b, ',')
-	b = appendJSONTime(b, r.CreatedAt)
-	b = append(b, ',')
-	b = appendJSONTime(b, r.UpdatedAt)
-	return append(b, ']')
-}
-
-func appendJSONTime(b []byte, t time.Time) []byte {
-	b = append(b, '"')
-	b = t.AppendFormat(b, sqliteTime)
-	return append(b, '"')
+	b = appendJSONBTime(b, r.ReceivedAt)
+	b = appendJSONBTime(b, r.CreatedAt)
+	return appendJSONBTime(b, r.UpdatedAt)
 }
 
 // sqliteTime is how the SQLite driver writes a time.Time (and reads it
@@ -363,7 +334,7 @@ type suppressEntry struct{ value, source, reason, replyID string }
 // suppressManyTx adds addresses to a user's list (idempotent: an address
 // already listed keeps its first entry) and flags the user's leads with
 // them, in a few statements whatever the number.
-func suppressManyTx(ctx context.Context, tx *gorm.DB, userID string, entries []suppressEntry, now time.Time) error {
+func suppressManyTx(ctx context.Context, tx *gorm.DB, conn gorm.ConnPool, userID string, entries []suppressEntry, now time.Time) error {
 	seen := map[string]bool{}
 	var values []string
 	var rows []suppressEntry
@@ -382,7 +353,6 @@ func suppressManyTx(ctx context.Context, tx *gorm.DB, userID string, entries []s
 	}
 	const insert = "INSERT INTO suppressions (id, user_id, value, reason, source, reply_id, created_at) "
 	const onConflict = " ON CONFLICT (user_id, value) DO NOTHING"
-	conn := tx.Statement.ConnPool
 	pg := DialectOf(tx) == Postgres
 	var err error
 	if pg {
@@ -456,7 +426,7 @@ func ExistingReplies(ctx context.Context, db *gorm.DB, keys []string) (map[strin
 	}
 	pg := DialectOf(db) == Postgres
 	q, arg := inList(pg, "dedupe_key", comparable(keys))
-	err := queryEach(ctx, db, rebind(pg, "SELECT id, dedupe_key, user_id, campaign_id, lead_id, attempt_id, message_id, classification, parsed FROM replies WHERE "+q),
+	err := queryEachFixed(ctx, db, rebind(pg, "SELECT id, dedupe_key, user_id, campaign_id, lead_id, attempt_id, message_id, classification, parsed FROM replies WHERE "+q),
 		[]any{arg}, func(rows *sql.Rows) error {
 			var r models.Reply
 			if err := rows.Scan(&r.ID, &r.DedupeKey, &r.UserID, &r.CampaignID, &r.LeadID, &r.AttemptID, &r.MessageID,
@@ -475,7 +445,17 @@ func ExistingReplies(ctx context.Context, db *gorm.DB, keys []string) (map[strin
 // queryEach runs a query outside gorm's statement builder (matching and
 // deduplication run for every page of every poll) and calls fn per row.
 func queryEach(ctx context.Context, db *gorm.DB, query string, args []any, fn func(*sql.Rows) error) error {
-	rows, err := db.WithContext(ctx).Statement.ConnPool.QueryContext(ctx, query, args...)
+	return eachRow(ctx, db.WithContext(ctx).Statement.ConnPool, query, args, fn)
+}
+
+// queryEachFixed is queryEach for a statement of fixed text, run on every
+// poll page: prepared once on SQLite (prepared.go).
+func queryEachFixed(ctx context.Context, db *gorm.DB, query string, args []any, fn func(*sql.Rows) error) error {
+	return eachRow(ctx, preparing(db, db.WithContext(ctx).Statement.ConnPool, nil), query, args, fn)
+}
+
+func eachRow(ctx context.Context, conn gorm.ConnPool, query string, args []any, fn func(*sql.Rows) error) error {
+	rows, err := conn.QueryContext(ctx, query, args...)
 	if err != nil {
 		return err
 	}
@@ -542,7 +522,7 @@ func AttemptsByMessageIDs(ctx context.Context, db *gorm.DB, userID string, ids [
 		return out, nil
 	}
 	q, args := matchQuery(db, "message_id", ids, userID)
-	err := queryEach(ctx, db, q, args, func(rows *sql.Rows) error {
+	err := queryEachFixed(ctx, db, q, args, func(rows *sql.Rows) error {
 		a, err := scanAttempt(rows)
 		if err != nil {
 			return err
@@ -576,7 +556,7 @@ func LatestAttemptsTo(ctx context.Context, db *gorm.DB, userID string, addrs []s
 		return out, nil
 	}
 	q, args := matchQuery(db, "lower(recipient)", variants, userID)
-	err := queryEach(ctx, db, q, args, func(rows *sql.Rows) error {
+	err := queryEachFixed(ctx, db, q, args, func(rows *sql.Rows) error {
 		a, err := scanAttempt(rows)
 		if err != nil {
 			return err

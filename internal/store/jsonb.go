@@ -1,0 +1,74 @@
+package store
+
+import "time"
+
+// SQLite's binary JSON (JSONB, https://sqlite.org/jsonb.html), written here
+// for the rows a statement expands with jsonb_each: SQLite reads it without
+// parsing text (a page of replies as text JSON cost it a conversion to
+// JSONB, then unescaping every body on the way out), and strings need no
+// escaping (TEXTRAW holds them as they are).
+//
+// Every element is a header, then a payload: the header's first byte holds
+// the type (low 4 bits) and the payload size (high 4 bits, 0-11), or says
+// that the size follows in 1, 2, 4 or 8 big-endian bytes (12-15).
+const (
+	jsonbNull    = 0x0
+	jsonbInt     = 0x3
+	jsonbTextRaw = 0xa
+	jsonbArray   = 0xb
+)
+
+// appendJSONBHeader appends the header of an element of type typ with an
+// n-byte payload, in the fewest bytes.
+func appendJSONBHeader(b []byte, typ byte, n int) []byte {
+	switch {
+	case n <= 11:
+		return append(b, byte(n)<<4|typ)
+	case n <= 0xff:
+		return append(b, 12<<4|typ, byte(n))
+	case n <= 0xffff:
+		return append(b, 13<<4|typ, byte(n>>8), byte(n))
+	case uint64(n) <= 0xffffffff:
+		return append(b, 14<<4|typ, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+	}
+	b = append(b, 15<<4|typ)
+	for shift := 56; shift >= 0; shift -= 8 {
+		b = append(b, byte(uint64(n)>>shift))
+	}
+	return b
+}
+
+// appendJSONBText appends s as a string, read back as the same bytes.
+func appendJSONBText(b []byte, s string) []byte {
+	return append(appendJSONBHeader(b, jsonbTextRaw, len(s)), s...)
+}
+
+// appendJSONBTextPtr appends *p, or null for nil.
+func appendJSONBTextPtr(b []byte, p *string) []byte {
+	if p == nil {
+		return append(b, jsonbNull)
+	}
+	return appendJSONBText(b, *p)
+}
+
+// appendJSONBTime appends t as text in the SQLite driver's format.
+func appendJSONBTime(b []byte, t time.Time) []byte {
+	var buf [48]byte
+	f := t.AppendFormat(buf[:0], sqliteTime)
+	return append(appendJSONBHeader(b, jsonbTextRaw, len(f)), f...)
+}
+
+// appendJSONBBool appends v as the integer 1 or 0, as the driver binds a
+// bool.
+func appendJSONBBool(b []byte, v bool) []byte {
+	if v {
+		return append(b, 1<<4|jsonbInt, '1')
+	}
+	return append(b, 1<<4|jsonbInt, '0')
+}
+
+// appendJSONBArray appends the elements already encoded in elems as an
+// array.
+func appendJSONBArray(b, elems []byte) []byte {
+	return append(appendJSONBHeader(b, jsonbArray, len(elems)), elems...)
+}
