@@ -91,9 +91,8 @@ func StoreReplies(ctx context.Context, db *gorm.DB, in []NewReply, now time.Time
 	if pg {
 		insert = insertRepliesPG
 	}
-	var missed []string
 	err := inWriteTx(ctx, db, func(tx *gorm.DB) error {
-		conn := preparing(db, tx.Statement.ConnPool, &missed)
+		conn := tx.Statement.ConnPool
 		if err := insert(ctx, conn, in, index, fresh); err != nil {
 			return fmt.Errorf("insert replies: %w", err)
 		}
@@ -116,7 +115,7 @@ func StoreReplies(ctx context.Context, db *gorm.DB, in []NewReply, now time.Time
 			}
 		}
 		for _, userID := range users {
-			if err := suppressManyTx(ctx, tx, conn, userID, sup[userID], now); err != nil {
+			if err := suppressManyTx(ctx, tx, userID, sup[userID], now); err != nil {
 				return err
 			}
 		}
@@ -133,7 +132,6 @@ func StoreReplies(ctx context.Context, db *gorm.DB, in []NewReply, now time.Time
 	if err != nil {
 		return nil, fmt.Errorf("store replies: %w", err)
 	}
-	prepareMissed(ctx, db, missed)
 	return fresh, nil
 }
 
@@ -334,7 +332,7 @@ type suppressEntry struct{ value, source, reason, replyID string }
 // suppressManyTx adds addresses to a user's list (idempotent: an address
 // already listed keeps its first entry) and flags the user's leads with
 // them, in a few statements whatever the number.
-func suppressManyTx(ctx context.Context, tx *gorm.DB, conn gorm.ConnPool, userID string, entries []suppressEntry, now time.Time) error {
+func suppressManyTx(ctx context.Context, tx *gorm.DB, userID string, entries []suppressEntry, now time.Time) error {
 	seen := map[string]bool{}
 	var values []string
 	var rows []suppressEntry
@@ -353,6 +351,7 @@ func suppressManyTx(ctx context.Context, tx *gorm.DB, conn gorm.ConnPool, userID
 	}
 	const insert = "INSERT INTO suppressions (id, user_id, value, reason, source, reply_id, created_at) "
 	const onConflict = " ON CONFLICT (user_id, value) DO NOTHING"
+	conn := tx.Statement.ConnPool
 	pg := DialectOf(tx) == Postgres
 	var err error
 	if pg {
@@ -426,7 +425,7 @@ func ExistingReplies(ctx context.Context, db *gorm.DB, keys []string) (map[strin
 	}
 	pg := DialectOf(db) == Postgres
 	q, arg := inList(pg, "dedupe_key", comparable(keys))
-	err := queryEachFixed(ctx, db, rebind(pg, "SELECT id, dedupe_key, user_id, campaign_id, lead_id, attempt_id, message_id, classification, parsed FROM replies WHERE "+q),
+	err := queryEach(ctx, db, rebind(pg, "SELECT id, dedupe_key, user_id, campaign_id, lead_id, attempt_id, message_id, classification, parsed FROM replies WHERE "+q),
 		[]any{arg}, func(rows *sql.Rows) error {
 			var r models.Reply
 			if err := rows.Scan(&r.ID, &r.DedupeKey, &r.UserID, &r.CampaignID, &r.LeadID, &r.AttemptID, &r.MessageID,
@@ -445,17 +444,7 @@ func ExistingReplies(ctx context.Context, db *gorm.DB, keys []string) (map[strin
 // queryEach runs a query outside gorm's statement builder (matching and
 // deduplication run for every page of every poll) and calls fn per row.
 func queryEach(ctx context.Context, db *gorm.DB, query string, args []any, fn func(*sql.Rows) error) error {
-	return eachRow(ctx, db.WithContext(ctx).Statement.ConnPool, query, args, fn)
-}
-
-// queryEachFixed is queryEach for a statement of fixed text, run on every
-// poll page: prepared once on SQLite (prepared.go).
-func queryEachFixed(ctx context.Context, db *gorm.DB, query string, args []any, fn func(*sql.Rows) error) error {
-	return eachRow(ctx, preparing(db, db.WithContext(ctx).Statement.ConnPool, nil), query, args, fn)
-}
-
-func eachRow(ctx context.Context, conn gorm.ConnPool, query string, args []any, fn func(*sql.Rows) error) error {
-	rows, err := conn.QueryContext(ctx, query, args...)
+	rows, err := db.WithContext(ctx).Statement.ConnPool.QueryContext(ctx, query, args...)
 	if err != nil {
 		return err
 	}
@@ -522,7 +511,7 @@ func AttemptsByMessageIDs(ctx context.Context, db *gorm.DB, userID string, ids [
 		return out, nil
 	}
 	q, args := matchQuery(db, "message_id", ids, userID)
-	err := queryEachFixed(ctx, db, q, args, func(rows *sql.Rows) error {
+	err := queryEach(ctx, db, q, args, func(rows *sql.Rows) error {
 		a, err := scanAttempt(rows)
 		if err != nil {
 			return err
@@ -556,7 +545,7 @@ func LatestAttemptsTo(ctx context.Context, db *gorm.DB, userID string, addrs []s
 		return out, nil
 	}
 	q, args := matchQuery(db, "lower(recipient)", variants, userID)
-	err := queryEachFixed(ctx, db, q, args, func(rows *sql.Rows) error {
+	err := queryEach(ctx, db, q, args, func(rows *sql.Rows) error {
 		a, err := scanAttempt(rows)
 		if err != nil {
 			return err

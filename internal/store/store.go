@@ -160,7 +160,6 @@ func Ping(ctx context.Context, db *gorm.DB) error {
 func Close(db *gorm.DB) {
 	if sqlDB, err := db.DB(); err == nil {
 		stopCheckpointer(sqlDB)
-		releasePrepared(sqlDB)
 		_ = sqlDB.Close()
 	}
 }
