@@ -534,7 +534,7 @@ func (f *pageFetcher) fill() {
 			if f.rangeNext == 0 || f.rangeNext > f.rangeEnd {
 				break
 			}
-			stop := imap.UID(min(uint64(f.rangeNext)+uint64(f.limit)-1, uint64(f.rangeEnd)))
+			stop := imap.UID(min(uint64(f.rangeNext)+uint64(f.limit)-1, uint64(f.rangeEnd))) //nolint:gosec // limit is at least 1; stop is at most rangeEnd
 			f.pages = append(f.pages, fetchPage{uids: []imap.UID{f.rangeNext, stop}, ranged: true})
 			f.rangeNext = stop + 1
 			if stop == f.rangeEnd {

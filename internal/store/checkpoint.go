@@ -31,7 +31,10 @@ type checkpointer struct {
 // Close to stop.
 var checkpointers sync.Map
 
-func startCheckpointer(sqlDB *sql.DB, log *slog.Logger) {
+// startCheckpointer starts sqlDB's checkpointer; it runs until Close, past
+// ctx (only ctx's values are kept).
+func startCheckpointer(ctx context.Context, sqlDB *sql.DB, log *slog.Logger) {
+	base := context.WithoutCancel(ctx)
 	c := &checkpointer{stop: make(chan struct{}), done: make(chan struct{})}
 	checkpointers.Store(sqlDB, c)
 	go func() {
@@ -45,7 +48,7 @@ func startCheckpointer(sqlDB *sql.DB, log *slog.Logger) {
 				return
 			case <-t.C:
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			ctx, cancel := context.WithTimeout(base, 10*time.Second)
 			_, err := sqlDB.ExecContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)")
 			cancel()
 			if err != nil && !failing {

@@ -21,19 +21,20 @@ const (
 // appendJSONBHeader appends the header of an element of type typ with an
 // n-byte payload, in the fewest bytes.
 func appendJSONBHeader(b []byte, typ byte, n int) []byte {
+	u := uint64(n) //nolint:gosec // a payload size: never negative
 	switch {
-	case n <= 11:
-		return append(b, byte(n)<<4|typ)
-	case n <= 0xff:
-		return append(b, 12<<4|typ, byte(n))
-	case n <= 0xffff:
-		return append(b, 13<<4|typ, byte(n>>8), byte(n))
-	case uint64(n) <= 0xffffffff:
-		return append(b, 14<<4|typ, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+	case u <= 11:
+		return append(b, byte(u)<<4|typ)
+	case u <= 0xff:
+		return append(b, 12<<4|typ, byte(u))
+	case u <= 0xffff:
+		return append(b, 13<<4|typ, byte(u>>8), byte(u&0xff))
+	case u <= 0xffffffff:
+		return append(b, 14<<4|typ, byte(u>>24), byte(u>>16&0xff), byte(u>>8&0xff), byte(u&0xff))
 	}
 	b = append(b, 15<<4|typ)
 	for shift := 56; shift >= 0; shift -= 8 {
-		b = append(b, byte(uint64(n)>>shift))
+		b = append(b, byte(u>>shift&0xff))
 	}
 	return b
 }

@@ -21,8 +21,10 @@ func TestJSONBRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	texts := []string{"", "eleven char", "twelve chars", strings.Repeat("é", 127) + "x", strings.Repeat("a", 256),
-		strings.Repeat("q\"\\\n\t\x01", 65535/6) + "z", strings.Repeat("b", 65536), strings.Repeat("日本\xff", 40000)}
+	texts := []string{
+		"", "eleven char", "twelve chars", strings.Repeat("é", 127) + "x", strings.Repeat("a", 256),
+		strings.Repeat("q\"\\\n\t\x01", 65535/6) + "z", strings.Repeat("b", 65536), strings.Repeat("日本\xff", 40000),
+	}
 	at := time.Date(2026, 3, 2, 17, 4, 5, 120000000, time.UTC)
 	var rows, row []byte
 	for _, s := range texts {

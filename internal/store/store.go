@@ -109,7 +109,7 @@ func Open(ctx context.Context, o Options) (*gorm.DB, error) {
 		// One writer at a time is SQLite's rule; a few connections let
 		// readers (and a streaming export) proceed beside it.
 		sqlDB.SetMaxOpenConns(8)
-		startCheckpointer(sqlDB, log)
+		startCheckpointer(ctx, sqlDB, log)
 		migrate = true
 	}
 	if err := Ping(ctx, db); err != nil {

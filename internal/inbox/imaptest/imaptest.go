@@ -153,11 +153,11 @@ func StartProcess(tb testing.TB, o Options) *Server {
 	if o.TLS != "" {
 		tb.Fatal("imaptest: StartProcess serves plain text only")
 	}
-	opts, err := json.Marshal(o)
+	opts, err := json.Marshal(o) //nolint:gosec // the test server's own made-up password, handed to its child process
 	if err != nil {
 		tb.Fatal(err)
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd := exec.CommandContext(context.Background(), os.Args[0], "-test.run=^$") //nolint:gosec // this test binary again
 	cmd.Env = append(os.Environ(), envChild+"="+string(opts))
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
@@ -200,7 +200,7 @@ func ServeIfChild() {
 	if err != nil {
 		log.Fatalf("imaptest: %v", err)
 	}
-	if err := json.NewEncoder(os.Stdout).Encode(s); err != nil {
+	if err := json.NewEncoder(os.Stdout).Encode(s); err != nil { //nolint:gosec // the test server's address and made-up password, to the parent
 		log.Fatalf("imaptest: %v", err)
 	}
 	_, _ = io.Copy(io.Discard, os.Stdin)
