@@ -319,11 +319,30 @@ func backlogBehindProxy(t *testing.T, db *gorm.DB, n int, prefix string) (*Polle
 	}
 	proxy := imaptest.StartProxy(t, srv.Addr)
 	p := newPoller(db, srv)
+	dialThrough(p, proxy)
+	return p, proxy
+}
+
+// dialThrough makes p connect through proxy.
+func dialThrough(p *Poller, proxy *imaptest.Proxy) {
 	p.Dial = func(ctx context.Context, network, _ string) (net.Conn, error) {
 		var d net.Dialer
 		return d.DialContext(ctx, network, proxy.Addr)
 	}
-	return p, proxy
+}
+
+// wantStored fails unless n replies are stored and p's INBOX checkpoint is
+// at uid.
+func wantStored(t *testing.T, db *gorm.DB, p *Poller, n int64, uid uint32) {
+	t.Helper()
+	var got int64
+	if err := db.Model(&models.Reply{}).Count(&got).Error; err != nil {
+		t.Fatal(err)
+	}
+	cp, _, _ := store.Checkpoint(context.Background(), db, p.CheckpointKey("INBOX"))
+	if got != n || cp.LastUID != uid {
+		t.Fatalf("%d replies stored, checkpoint at %d; want %d and %d", got, cp.LastUID, n, uid)
+	}
 }
 
 // TestPollResumesAfterDroppedConnection cuts the connection in the middle
@@ -607,20 +626,12 @@ func TestPollAfterCheckpointReadsRangeThenList(t *testing.T) {
 		if err != nil || st.New != 8 || st.Duplicates != 0 {
 			t.Fatalf("second poll: %+v %v, want 8 new", st, err)
 		}
-		cp, _, _ := store.Checkpoint(ctx, db, p.CheckpointKey("INBOX"))
-		if cp.LastUID != 12 {
-			t.Fatalf("checkpoint at %d, want 12", cp.LastUID)
-		}
+		wantStored(t, db, p, 10, 12)
 		appendReplies(t, w, srv, c, 12, 14, "range")
 		if st, err := p.Poll(ctx); err != nil || st.New != 2 {
 			t.Fatalf("third poll: %+v %v, want 2 new", st, err)
 		}
-		var n int64
-		db.Model(&models.Reply{}).Count(&n)
-		cp, _, _ = store.Checkpoint(ctx, db, p.CheckpointKey("INBOX"))
-		if n != 12 || cp.LastUID != 14 {
-			t.Fatalf("%d replies stored, checkpoint at %d; want 12 and 14", n, cp.LastUID)
-		}
+		wantStored(t, db, p, 12, 14)
 	})
 }
 
@@ -637,10 +648,7 @@ func TestPollResumesAfterCutInRange(t *testing.T) {
 		appendReplies(t, w, srv, c, 0, 2, "cut")
 		proxy := imaptest.StartProxy(t, srv.Addr)
 		p := newPoller(db, srv)
-		p.Dial = func(ctx context.Context, network, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, network, proxy.Addr)
-		}
+		dialThrough(p, proxy)
 		if st, err := p.Poll(ctx); err != nil || st.New != 2 {
 			t.Fatalf("first poll: %+v %v", st, err)
 		}
@@ -653,10 +661,8 @@ func TestPollResumesAfterCutInRange(t *testing.T) {
 		if first.New == 0 || first.New >= 30 {
 			t.Fatalf("poll stored %d messages, want some but not all", first.New)
 		}
-		cp, _, _ := store.Checkpoint(ctx, db, p.CheckpointKey("INBOX"))
-		if int(cp.LastUID) != 2+first.New {
-			t.Fatalf("checkpoint at UID %d after storing UIDs 3 to %d", cp.LastUID, 2+first.New)
-		}
+		// UIDs 3 on were read one after the other until the cut.
+		wantStored(t, db, p, int64(2+first.New), uint32(2+first.New)) //nolint:gosec // at most 32
 		second, err := p.Poll(ctx)
 		if err != nil {
 			t.Fatalf("next poll: %v", err)
@@ -664,12 +670,7 @@ func TestPollResumesAfterCutInRange(t *testing.T) {
 		if first.New+second.New != 30 || second.Duplicates != 0 {
 			t.Fatalf("first %+v second %+v: want 30 new in total and no duplicates", first, second)
 		}
-		var n int64
-		db.Model(&models.Reply{}).Count(&n)
-		cp, _, _ = store.Checkpoint(ctx, db, p.CheckpointKey("INBOX"))
-		if n != 32 || cp.LastUID != 32 {
-			t.Fatalf("%d replies stored, checkpoint at %d; want 32 and 32", n, cp.LastUID)
-		}
+		wantStored(t, db, p, 32, 32)
 	})
 }
 
