@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"slices"
 	"strconv"
@@ -262,8 +263,10 @@ func (p *Poller) pollMailbox(ctx context.Context, c *imapclient.Client, mailbox 
 		return err
 	}
 	f := &pageFetcher{c: c, limit: max(1, p.Config.FetchLimit)}
+	start := uint32(0) // the checkpoint the poll begins at
 	if ok && cp.UIDValidity == sel.UIDValidity {
 		last := cp.LastUID
+		start = last
 		if sel.UIDNext != 0 && uint32(sel.UIDNext) <= last+1 {
 			return nil // nothing new
 		}
@@ -329,16 +332,16 @@ func (p *Poller) pollMailbox(ctx context.Context, c *imapclient.Client, mailbox 
 		defer close(fetchedCh)
 		defer f.drain()
 		for {
-			page, msgs, err, ok := f.next()
+			s, ok := f.next()
 			if !ok {
 				return
 			}
 			select {
-			case fetchedCh <- stage{uids: page.uids, ranged: page.ranged, msgs: msgs, err: err}:
+			case fetchedCh <- s:
 			case <-ctx.Done():
 				return
 			}
-			if err != nil {
+			if s.err != nil {
 				return
 			}
 		}
@@ -357,6 +360,7 @@ func (p *Poller) pollMailbox(ctx context.Context, c *imapclient.Client, mailbox 
 			s.ps = nil
 		}
 	}
+	bounds := &checkpointBounds{ceiling: math.MaxUint32, highest: start}
 	stages.Go(func() { relay(ctx, fetchedCh, parsedCh, parse) })
 	stages.Go(func() { relay(ctx, parsedCh, preparedCh, prepare) })
 	for s := range preparedCh {
@@ -369,7 +373,7 @@ func (p *Poller) pollMailbox(ctx context.Context, c *imapclient.Client, mailbox 
 			group = group[:len(group)-1]
 		}
 		if len(group) > 0 {
-			if err := p.storePages(ctx, key, sel.UIDValidity, group, st); err != nil {
+			if err := p.storePages(ctx, key, sel.UIDValidity, group, bounds, st); err != nil {
 				return err
 			}
 		}
@@ -434,7 +438,9 @@ type stage struct {
 	// last.
 	uids   []imap.UID
 	ranged bool
-	msgs   []fetched
+	// bodiless are UIDs answered without their body (readFetch).
+	bodiless []imap.UID
+	msgs     []fetched
 	// got are the UIDs read completely, in order.
 	got  []imap.UID
 	err  error // the fetch's
@@ -550,31 +556,33 @@ func (f *pageFetcher) fill() {
 }
 
 // next reads the next page: its messages read completely, in UID order,
-// with the command's error; ok is false when every page has been read.
-func (f *pageFetcher) next() (page fetchPage, msgs []fetched, err error, ok bool) {
+// those answered without their body, and the command's error; ok is false
+// when every page has been read.
+func (f *pageFetcher) next() (stage, bool) {
 	f.fill()
 	if f.read == len(f.pages) && f.list != nil {
 		uids, err := readList(f.list)
 		f.list = nil
 		if err != nil {
-			return fetchPage{}, nil, err, true
+			return stage{err: err}, true
 		}
 		f.addPages(uids, f.listAbove)
 		f.fill()
 	}
 	if f.read == len(f.pages) {
-		return fetchPage{}, nil, nil, false
+		return stage{}, false
 	}
-	page = f.pages[f.read]
-	msgs, err = readFetch(f.cmds[f.read])
+	page := f.pages[f.read]
+	s := stage{uids: page.uids, ranged: page.ranged}
+	s.msgs, s.bodiless, s.err = readFetch(f.cmds[f.read])
 	f.read++
-	if err == nil && page.ranged && f.rangeNext != 0 && len(msgs) < int(page.uids[1]-page.uids[0])+1 {
+	if s.err == nil && page.ranged && f.rangeNext != 0 && len(s.msgs) < int(page.uids[1]-page.uids[0])+1 {
 		// A range with gaps: list the UIDs after the ranges sent rather
 		// than read more ranges that may be mostly empty.
 		f.listFrom, f.listAbove = f.rangeNext, uint32(f.rangeNext)-1
 		f.rangeNext = 0
 	}
-	return page, msgs, err, true
+	return s, true
 }
 
 // drain waits out the commands sent and not read, in the order they were
@@ -613,11 +621,23 @@ func inbound(msgs []fetched, mailbox string) []Inbound {
 
 // safeUID is the UID the checkpoint may move to once a page is stored: its
 // last, or when the connection broke mid-page (err), just below the first
-// message missing (0 when that is its first). For a range, which UIDs exist
-// is not known: the checkpoint moves only over those read one after the
-// other from its first, so whatever order the server answered in, none is
-// missed.
+// message missing (0 when that is its first), and below any message
+// answered without its body. For a range, which UIDs exist is not known:
+// the checkpoint moves only over those read one after the other from its
+// first, so whatever order the server answered in, none is missed.
 func (s stage) safeUID() uint32 {
+	safe := s.readThrough()
+	for _, u := range s.bodiless {
+		if uint32(u) <= safe {
+			safe = uint32(u) - 1
+		}
+	}
+	return safe
+}
+
+// readThrough is the last UID up to which every message of the page was
+// read (0 for none).
+func (s stage) readThrough() uint32 {
 	if s.err == nil {
 		return uint32(s.uids[len(s.uids)-1])
 	}
@@ -641,15 +661,32 @@ func (s stage) safeUID() uint32 {
 	return safe
 }
 
+// checkpointBounds bound the checkpoint over a mailbox's poll, whatever its
+// pages allow: below any message answered without its body (ceiling; the
+// next poll reads it again and recognises the messages after it as
+// stored), and at most the highest UID read (highest, from the checkpoint
+// the poll began at). A range read whole ends at UIDNEXT-1, which a server
+// may have given a message not yet visible: the checkpoint does not pass
+// it before the message is read.
+type checkpointBounds struct {
+	ceiling, highest uint32
+}
+
 // storePages stores and checkpoints consecutive prepared pages in one
 // transaction. Only the last page can carry a fetch error (the fetch stops
 // there); the messages it read completely are still stored.
-func (p *Poller) storePages(ctx context.Context, key string, validity uint32, group []stage, st *PollStats) error {
+func (p *Poller) storePages(ctx context.Context, key string, validity uint32, group []stage, bounds *checkpointBounds, st *PollStats) error {
 	safe := uint32(0)
 	n := 0
 	prs := make([]*Prepared, 0, len(group))
 	for _, s := range group {
-		if u := s.safeUID(); u > 0 {
+		for _, u := range s.got {
+			bounds.highest = max(bounds.highest, uint32(u))
+		}
+		for _, b := range s.bodiless {
+			bounds.ceiling = min(bounds.ceiling, uint32(b)-1)
+		}
+		if u := min(s.safeUID(), bounds.ceiling, bounds.highest); u > 0 {
 			safe = u
 		}
 		n += len(s.got)
@@ -686,9 +723,16 @@ func (p *Poller) storePages(ctx context.Context, key string, validity uint32, gr
 }
 
 // readFetch reads a UID FETCH's answer (sendFetch): every message read
-// completely, in UID order, with the command's error.
-func readFetch(cmd *imapclient.FetchCommand) ([]fetched, error) {
-	var out []fetched
+// completely, in UID order, the UIDs answered without a body, and the
+// command's error.
+//
+// A message answered without its body is one go-imap gave this command
+// from another response: servers send unsolicited FETCH responses (a flag
+// another client changed) carrying the UID, and the client hands such a
+// response to the pending command whose UID set holds it, then drops the
+// real answer as a repeat. With commands sent ahead that is a later page's
+// message; the checkpoint must stay below it (safeUID, storePages).
+func readFetch(cmd *imapclient.FetchCommand) (out []fetched, bodiless []imap.UID, err error) {
 	sorted := func() []fetched {
 		slices.SortFunc(out, func(a, b fetched) int { return int(a.uid) - int(b.uid) })
 		return out
@@ -733,16 +777,20 @@ func readFetch(cmd *imapclient.FetchCommand) ([]fetched, error) {
 					// on (Next discards the rest of the literal) would
 					// race with it: stop here; the caller closes the
 					// client.
-					return sorted(), fmt.Errorf("read message body: %w", err)
+					return sorted(), bodiless, fmt.Errorf("read message body: %w", err)
 				}
 				f.raw, complete = b, true
 			}
 		}
-		if complete && f.uid != 0 {
+		switch {
+		case f.uid == 0:
+		case complete:
 			out = append(out, f)
+		default:
+			bodiless = append(bodiless, f.uid)
 		}
 	}
-	return sorted(), cmd.Close()
+	return sorted(), bodiless, cmd.Close()
 }
 
 // readLiteral reads up to MaxRawBytes of a message body, sized from the

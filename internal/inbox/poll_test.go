@@ -10,6 +10,7 @@ import (
 	"net"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -695,4 +696,108 @@ func TestSafeUIDOfRange(t *testing.T) {
 	if got := (stage{uids: []imap.UID{10, 20}, ranged: true}).safeUID(); got != 20 {
 		t.Errorf("range 10:20 read whole: safe %d, want 20", got)
 	}
+	// A message answered without its body holds the checkpoint below it.
+	if got := (stage{uids: []imap.UID{10, 20}, ranged: true, bodiless: []imap.UID{15, 12}}).safeUID(); got != 11 {
+		t.Errorf("range 10:20 with 12 and 15 bodiless: safe %d, want 11", got)
+	}
+	if got := (stage{uids: []imap.UID{3, 4, 5}, bodiless: []imap.UID{3}}).safeUID(); got != 2 {
+		t.Errorf("page 3,4,5 with 3 bodiless: safe %d, want 2", got)
+	}
+}
+
+// A flag changed by another client while the poll runs comes back as an
+// unsolicited FETCH with the message's UID, which go-imap hands to the
+// page command sent ahead that holds that UID, dropping the real answer as
+// a repeat: that message is not read this time, and the checkpoint stays
+// below it so the next poll reads it; the messages after it are stored
+// once.
+func TestPollKeepsMessageAnsweredWithoutBody(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *gorm.DB) {
+		ctx := context.Background()
+		w := newWorld(t, db, 12)
+		srv := imaptest.Start(t, imaptest.Options{})
+		c := srv.Client(t)
+		appendReplies(t, w, srv, c, 0, 2, "flag")
+		proxy := imaptest.StartProxy(t, srv.Addr)
+		p := newPoller(db, srv)
+		p.Config.FetchLimit = 3
+		dialThrough(p, proxy)
+		if st, err := p.Poll(ctx); err != nil || st.New != 2 {
+			t.Fatalf("first poll: %+v %v", st, err)
+		}
+		appendReplies(t, w, srv, c, 2, 11, "flag") // UIDs 3-11: pages 3:5, 6:8, 9:11
+		if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+			t.Fatal(err)
+		}
+		var once sync.Once
+		proxy.OnClient(func(b []byte) {
+			if !bytes.Contains(b, []byte("UID FETCH")) {
+				return
+			}
+			once.Do(func() {
+				// Before the server reads the first page's command: it
+				// tells the poll's session of the change when that command
+				// ends, while the second page's is pending.
+				seen := c.Store(imap.UIDSetNum(7), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Flags: []imap.Flag{imap.FlagSeen}}, nil)
+				if err := seen.Close(); err != nil {
+					t.Error(err)
+				}
+			})
+		})
+		st, err := p.Poll(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		proxy.OnClient(nil)
+		if st.New != 8 {
+			t.Fatalf("poll stored %d new, want 8 (all but UID 7)", st.New)
+		}
+		wantStored(t, db, p, 10, 6)
+		st, err = p.Poll(ctx)
+		if err != nil || st.New != 1 {
+			t.Fatalf("next poll: %+v %v, want UID 7 new", st, err)
+		}
+		wantStored(t, db, p, 11, 11)
+	})
+}
+
+// The checkpoint passes no UID the poll has not read, even when a range
+// read whole ends above it (at UIDNEXT-1): a message expunged at the end
+// of the mailbox, or one a server counted in UIDNEXT before it could be
+// read, keeps it at the last message read.
+func TestPollCheckpointsOnlyUIDsRead(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *gorm.DB) {
+		ctx := context.Background()
+		w := newWorld(t, db, 6)
+		srv := imaptest.Start(t, imaptest.Options{})
+		c := srv.Client(t)
+		appendReplies(t, w, srv, c, 0, 2, "tail")
+		p := newPoller(db, srv)
+		if st, err := p.Poll(ctx); err != nil || st.New != 2 {
+			t.Fatalf("first poll: %+v %v", st, err)
+		}
+		appendReplies(t, w, srv, c, 2, 5, "tail") // UIDs 3-5
+		if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Store(imap.UIDSetNum(5), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Flags: []imap.Flag{imap.FlagDeleted}}, nil).Close(); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Expunge().Close(); err != nil {
+			t.Fatal(err)
+		}
+		for range 2 { // the range 3:5, then 5:5 again: nothing past UID 4
+			if _, err := p.Poll(ctx); err != nil {
+				t.Fatal(err)
+			}
+			wantStored(t, db, p, 4, 4)
+		}
+		appendReplies(t, w, srv, c, 5, 6, "tail") // UID 6
+		if st, err := p.Poll(ctx); err != nil || st.New != 1 {
+			t.Fatalf("poll after UID 6: %+v %v", st, err)
+		}
+		wantStored(t, db, p, 5, 6)
+	})
 }

@@ -310,12 +310,13 @@ func selfSigned() (tls.Certificate, *x509.Certificate, error) {
 // connection is closed after that many bytes flowed from the server to the
 // client: a server dropping the connection mid-FETCH.
 type Proxy struct {
-	Addr   string
-	target string
-	ln     net.Listener
-	cut    atomic.Int64
-	cuts   atomic.Int64
-	wg     sync.WaitGroup
+	Addr     string
+	onClient atomic.Pointer[func([]byte)]
+	target   string
+	ln       net.Listener
+	cut      atomic.Int64
+	cuts     atomic.Int64
+	wg       sync.WaitGroup
 }
 
 // StartProxy runs a proxy to target until the test ends.
@@ -332,6 +333,16 @@ func StartProxy(tb testing.TB, target string) *Proxy {
 		p.wg.Wait()
 	})
 	return p
+}
+
+// OnClient makes fn see each chunk a client sends, before the server gets
+// it, on connections made from now on; nil stops it.
+func (p *Proxy) OnClient(fn func(data []byte)) {
+	if fn == nil {
+		p.onClient.Store(nil)
+		return
+	}
+	p.onClient.Store(&fn)
 }
 
 // CutAfter arms the proxy: the next connection is dropped after n bytes
@@ -365,7 +376,11 @@ func (p *Proxy) pipe(client net.Conn, limit int64) {
 	defer func() { _ = server.Close() }()
 	done := make(chan struct{}, 2)
 	go func() {
-		_, _ = io.Copy(server, client)
+		var src io.Reader = client
+		if watch := p.onClient.Load(); watch != nil {
+			src = watchedReader{client, *watch}
+		}
+		_, _ = io.Copy(server, src)
 		done <- struct{}{}
 	}()
 	go func() {
@@ -384,4 +399,18 @@ func (p *Proxy) pipe(client net.Conn, limit int64) {
 	_ = client.Close()
 	_ = server.Close()
 	<-done
+}
+
+// watchedReader shows each chunk read to a function first.
+type watchedReader struct {
+	r     io.Reader
+	watch func([]byte)
+}
+
+func (w watchedReader) Read(b []byte) (int, error) {
+	n, err := w.r.Read(b)
+	if n > 0 {
+		w.watch(b[:n])
+	}
+	return n, err
 }
