@@ -17,7 +17,8 @@ FUZZ_TARGETS := \
 	./api:FuzzValidateLead \
 	./internal/inbox:FuzzParse \
 	./internal/inbox:FuzzDecodeQP \
-	./internal/inbox:FuzzNormalizeText
+	./internal/inbox:FuzzNormalizeText \
+	./internal/inbox:FuzzContainsFoldASCII
 
 .PHONY: build run dev test test-go fuzz bench lint tools env-example clean
 

@@ -47,3 +47,26 @@ func FuzzNormalizeText(f *testing.F) {
 		}
 	})
 }
+
+// The prefilter before the Message-ID expression never hides a match.
+func TestContainsFoldASCII(t *testing.T) {
+	for _, s := range []string{"Message-ID: <a@b>", "  message-id:\t<x@y>", "MESSAGE-ID: <q@r>", "meſſage-Id: <s@t>", "x\nMessage-Id:<u@v>"} {
+		if !textIDRe.MatchString(s) || !containsFoldASCII(s, "-id:") {
+			t.Errorf("%q: expression %v, prefilter %v; want both", s, textIDRe.MatchString(s), containsFoldASCII(s, "-id:"))
+		}
+	}
+	for _, s := range []string{"", "-i", "message id: <a@b>", "Message-IF: x"} {
+		if containsFoldASCII(s, "-id:") {
+			t.Errorf("%q: prefilter matched", s)
+		}
+	}
+}
+
+func FuzzContainsFoldASCII(f *testing.F) {
+	f.Add("Message-ID: <a@b>")
+	f.Fuzz(func(t *testing.T, s string) {
+		if textIDRe.MatchString(s) && !containsFoldASCII(s, "-id:") {
+			t.Fatalf("%q matches the Message-ID expression but not its prefilter", s)
+		}
+	})
+}

@@ -414,6 +414,28 @@ func (p *Pipeline) classify(ctx context.Context, m *Message) Result {
 	return res
 }
 
+// containsFoldASCII reports whether s holds sub (lower-case ASCII) in any
+// ASCII case.
+func containsFoldASCII(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		j := 0
+		for j < len(sub) {
+			c := s[i+j]
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			if c != sub[j] {
+				break
+			}
+			j++
+		}
+		if j == len(sub) {
+			return true
+		}
+	}
+	return false
+}
+
 var textIDRe = regexp.MustCompile(`(?im)^\s*message-id:\s*<([^<>\s]{1,250})>`)
 
 // candidateIDs are the Message-IDs a message may answer, in order of
@@ -426,8 +448,13 @@ func candidateIDs(m *Message, res Result) []string {
 	}
 	if res.Tag == models.ReplyBounce {
 		ids = append(ids, m.EmbeddedIDs...)
-		for _, sm := range textIDRe.FindAllStringSubmatch(m.Text, 10) {
-			ids = append(ids, sm[1])
+		// The case-insensitive, multi-line expression runs slowly over a
+		// whole text: only where a "message-id:" may be. Of its letters,
+		// only i and d end it, and they have no case forms beyond ASCII.
+		if containsFoldASCII(m.Text, "-id:") {
+			for _, sm := range textIDRe.FindAllStringSubmatch(m.Text, 10) {
+				ids = append(ids, sm[1])
+			}
 		}
 	}
 	return dedupeStrings(ids)

@@ -490,7 +490,14 @@ func matchQuery(db *gorm.DB, column string, values []string, userID string) (str
 		args = append(args, string(st))
 	}
 	if userID != "" {
-		q += " AND user_id = ?"
+		if pg {
+			q += " AND user_id = ?"
+		} else {
+			// Unary + keeps SQLite's planner off attempts_user_recipient,
+			// which it preferred to the Message-ID and recipient indexes:
+			// every webhook message read all its user's attempts.
+			q += " AND +user_id = ?"
+		}
 		args = append(args, userID)
 	}
 	return rebind(pg, q), args

@@ -67,3 +67,48 @@ func fmtAll(vals []any) string {
 	}
 	return b.String()
 }
+
+// Matching a page of replies finds its attempts by Message-ID and by
+// recipient through their indexes on SQLite, not by reading every attempt
+// (with a user, as the webhook matches, the planner preferred the user's
+// index: every message read all of the user's attempts); deduplication
+// searches the dedupe key.
+func TestMatchQueriesUseIndexes(t *testing.T) {
+	t.Parallel()
+	db, _ := migratedUpTo(t, SQLite, 10)
+	var dedupe []struct {
+		ID, Parent, Notused int
+		Detail              string
+	}
+	q, arg := inList(false, "dedupe_key", []string{"a", "b"})
+	if err := db.Raw("EXPLAIN QUERY PLAN SELECT id FROM replies WHERE "+q, arg).Scan(&dedupe).Error; err != nil {
+		t.Fatal(err)
+	}
+	if len(dedupe) == 0 || !strings.Contains(dedupe[len(dedupe)-1].Detail+dedupe[0].Detail, "(dedupe_key=?)") {
+		t.Errorf("dedupe lookup plan %+v, want a search on dedupe_key", dedupe)
+	}
+	for _, tc := range []struct {
+		column, want string
+	}{
+		{"message_id", "attempts_message_id (message_id=?)"},
+		{"lower(recipient)", "attempts_recipient_lower (<expr>=?)"},
+	} {
+		for _, user := range []string{"", "u"} {
+			q, args := matchQuery(db, tc.column, []string{"a@b.example", "c@d.example"}, user)
+			var plan []struct {
+				ID, Parent, Notused int
+				Detail              string
+			}
+			if err := db.Raw("EXPLAIN QUERY PLAN "+q, args...).Scan(&plan).Error; err != nil {
+				t.Fatal(err)
+			}
+			var details []string
+			for _, p := range plan {
+				details = append(details, p.Detail)
+			}
+			if joined := strings.Join(details, "; "); !strings.Contains(joined, tc.want) {
+				t.Errorf("match on %s (user %q): plan %s, want a search on %s", tc.column, user, joined, tc.want)
+			}
+		}
+	}
+}
