@@ -220,7 +220,14 @@ func mergePrepared(prs []*Prepared) *Prepared {
 	if len(prs) == 1 {
 		return prs[0]
 	}
-	m := &Prepared{dupOut: map[int]int{}}
+	var outs, rows int
+	for _, pr := range prs {
+		outs, rows = outs+len(pr.out), rows+len(pr.rows)
+	}
+	m := &Prepared{
+		out: make([]Outcome, 0, outs), rows: make([]store.NewReply, 0, rows),
+		rowOut: make([]int, 0, rows), dupOut: map[int]int{},
+	}
 	for _, pr := range prs {
 		base := len(m.out)
 		m.out = append(m.out, pr.out...)

@@ -68,6 +68,20 @@ func appendJSONBBool(b []byte, v bool) []byte {
 	return append(b, 1<<4|jsonbInt, '0')
 }
 
+// jsonbMaxHeader is the longest header.
+const jsonbMaxHeader = 9
+
+// prependJSONBArrayHeader makes buf, whose first jsonbMaxHeader bytes are
+// room left for it and the rest encoded elements, an array: it writes the
+// header just before the elements and answers the array.
+func prependJSONBArrayHeader(buf []byte) []byte {
+	var h [jsonbMaxHeader]byte
+	hdr := appendJSONBHeader(h[:0], jsonbArray, len(buf)-jsonbMaxHeader)
+	start := jsonbMaxHeader - len(hdr)
+	copy(buf[start:], hdr)
+	return buf[start:]
+}
+
 // appendJSONBArray appends the elements already encoded in elems as an
 // array.
 func appendJSONBArray(b, elems []byte) []byte {

@@ -26,7 +26,9 @@ func TestJSONBRoundTrip(t *testing.T) {
 		strings.Repeat("q\"\\\n\t\x01", 65535/6) + "z", strings.Repeat("b", 65536), strings.Repeat("日本\xff", 40000),
 	}
 	at := time.Date(2026, 3, 2, 17, 4, 5, 120000000, time.UTC)
-	var rows, row []byte
+	// Built as insertRepliesSQLite builds it: rows after room for the
+	// array's header, written in front at the end.
+	rows, row := make([]byte, jsonbMaxHeader), []byte(nil)
 	for _, s := range texts {
 		row = appendJSONBText(row[:0], s)
 		row = appendJSONBTextPtr(row, nil)
@@ -34,7 +36,10 @@ func TestJSONBRoundTrip(t *testing.T) {
 		row = appendJSONBTime(row, at)
 		rows = appendJSONBArray(rows, row)
 	}
-	blob := appendJSONBArray(nil, rows)
+	blob := prependJSONBArrayHeader(rows)
+	if small := prependJSONBArrayHeader(appendJSONBArray(make([]byte, jsonbMaxHeader), appendJSONBText(nil, "x"))); len(small) != 4 || small[0] != 3<<4|jsonbArray {
+		t.Fatalf("a 3-byte array encoded as % x", small)
+	}
 	type result struct {
 		S    string
 		N    *string

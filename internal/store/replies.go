@@ -213,15 +213,22 @@ func insertRepliesSQLite(ctx context.Context, conn gorm.ConnPool, in []NewReply,
 	}
 	query := "INSERT INTO replies (" + strings.Join(replyColumns, ", ") + ") SELECT " + sel.String() +
 		" FROM jsonb_each(?) WHERE true ON CONFLICT (dedupe_key) DO NOTHING RETURNING id"
-	var rows, row []byte
+	var row []byte
 	for start := 0; start < len(in); start += replyInsertBatch {
 		end := min(start+replyInsertBatch, len(in))
-		rows = rows[:0]
+		// One buffer, sized for the rows: the array's header (up to 9
+		// bytes) goes in front once their size is known.
+		size := jsonbMaxHeader
+		for i := start; i < end; i++ {
+			r := &in[i].Reply
+			size += 400 + len(r.BodyText) + len(r.Subject) + len(r.ParseError) + len(r.DedupeKey) + len(r.MessageID) + len(r.InReplyTo)
+		}
+		buf := make([]byte, jsonbMaxHeader, size)
 		for i := start; i < end; i++ {
 			row = appendReplyJSONB(row[:0], &in[i].Reply)
-			rows = appendJSONBArray(rows, row)
+			buf = appendJSONBArray(buf, row)
 		}
-		res, err := conn.QueryContext(ctx, query, appendJSONBArray(make([]byte, 0, len(rows)+9), rows))
+		res, err := conn.QueryContext(ctx, query, prependJSONBArrayHeader(buf))
 		if err != nil {
 			return err
 		}
