@@ -155,7 +155,10 @@ func (p *Pipeline) ParseBatch(ctx context.Context, batch []Inbound) (*Parsed, er
 // matches a parsed batch.
 func (p *Pipeline) PrepareParsed(ctx context.Context, ps *Parsed) (*Prepared, error) {
 	batch := ps.batch
-	pr := &Prepared{out: make([]Outcome, len(batch)), dupOut: map[int]int{}}
+	pr := &Prepared{
+		out: make([]Outcome, len(batch)), rows: make([]store.NewReply, 0, len(batch)),
+		rowOut: make([]int, 0, len(batch)), dupOut: map[int]int{},
+	}
 	// Matching is scoped by user (the webhook): handle each user's part of
 	// the batch on its own.
 	groups := map[string][]int{}
