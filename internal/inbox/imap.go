@@ -262,7 +262,7 @@ func (p *Poller) pollMailbox(ctx context.Context, c *imapclient.Client, mailbox 
 	if err != nil {
 		return err
 	}
-	f := &pageFetcher{c: c, limit: max(1, p.Config.FetchLimit)}
+	f := &pageFetcher{c: c, limit: max(1, p.Config.FetchLimit), log: p.log(), mailbox: mailbox}
 	start := uint32(0) // the checkpoint the poll begins at
 	if ok && cp.UIDValidity == sel.UIDValidity {
 		last := cp.LastUID
@@ -360,7 +360,7 @@ func (p *Poller) pollMailbox(ctx context.Context, c *imapclient.Client, mailbox 
 			s.ps = nil
 		}
 	}
-	bounds := &checkpointBounds{ceiling: math.MaxUint32, highest: start}
+	bounds := &checkpointBounds{ceiling: math.MaxUint32, highest: start, saved: start}
 	stages.Go(func() { relay(ctx, fetchedCh, parsedCh, parse) })
 	stages.Go(func() { relay(ctx, parsedCh, preparedCh, prepare) })
 	for s := range preparedCh {
@@ -438,7 +438,7 @@ type stage struct {
 	// last.
 	uids   []imap.UID
 	ranged bool
-	// bodiless are UIDs answered without their body (readFetch).
+	// bodiless are UIDs answered with no body (fetchedPage).
 	bodiless []imap.UID
 	msgs     []fetched
 	// got are the UIDs read completely, in order.
@@ -503,8 +503,10 @@ func (pg fetchPage) set() imap.UIDSet {
 // response to the command whose UID set holds its UID, and the server
 // answers commands in the order sent, so they are read in that order.
 type pageFetcher struct {
-	c     *imapclient.Client
-	limit int
+	c       *imapclient.Client
+	limit   int
+	log     *slog.Logger
+	mailbox string
 	// rangeNext..rangeEnd are the UIDs still to read by range, while
 	// ranges come back full.
 	rangeNext, rangeEnd imap.UID
@@ -574,8 +576,14 @@ func (f *pageFetcher) next() (stage, bool) {
 	}
 	page := f.pages[f.read]
 	s := stage{uids: page.uids, ranged: page.ranged}
-	s.msgs, s.bodiless, s.err = readFetch(f.cmds[f.read])
+	var got fetchedPage
+	got, s.err = readFetch(f.cmds[f.read])
+	s.msgs, s.bodiless = got.msgs, got.bodiless
 	f.read++
+	if len(got.nilBody) > 0 {
+		f.log.Warn("the IMAP server answered messages without their body; they are skipped",
+			"mailbox", f.mailbox, "uids", got.nilBody)
+	}
 	if s.err == nil && page.ranged && f.rangeNext != 0 && len(s.msgs) < int(page.uids[1]-page.uids[0])+1 {
 		// A range with gaps: list the UIDs after the ranges sent rather
 		// than read more ranges that may be mostly empty.
@@ -670,6 +678,9 @@ func (s stage) readThrough() uint32 {
 // it before the message is read.
 type checkpointBounds struct {
 	ceiling, highest uint32
+	// saved is the checkpoint stored (at the poll's start, then by each
+	// group): one no higher is not written again.
+	saved uint32
 }
 
 // storePages stores and checkpoints consecutive prepared pages in one
@@ -686,7 +697,7 @@ func (p *Poller) storePages(ctx context.Context, key string, validity uint32, gr
 		for _, b := range s.bodiless {
 			bounds.ceiling = min(bounds.ceiling, uint32(b)-1)
 		}
-		if u := min(s.safeUID(), bounds.ceiling, bounds.highest); u > 0 {
+		if u := min(s.safeUID(), bounds.ceiling, bounds.highest); u > bounds.saved {
 			safe = u
 		}
 		n += len(s.got)
@@ -713,6 +724,7 @@ func (p *Poller) storePages(ctx context.Context, key string, validity uint32, gr
 			return err
 		}
 	}
+	bounds.saved = max(bounds.saved, safe)
 	if p.OnPage != nil {
 		p.OnPage(*st)
 	}
@@ -722,20 +734,30 @@ func (p *Poller) storePages(ctx context.Context, key string, validity uint32, gr
 	return nil
 }
 
-// readFetch reads a UID FETCH's answer (sendFetch): every message read
-// completely, in UID order, the UIDs answered without a body, and the
-// command's error.
-//
-// A message answered without its body is one go-imap gave this command
-// from another response: servers send unsolicited FETCH responses (a flag
-// another client changed) carrying the UID, and the client hands such a
-// response to the pending command whose UID set holds it, then drops the
-// real answer as a repeat. With commands sent ahead that is a later page's
-// message; the checkpoint must stay below it (safeUID, storePages).
-func readFetch(cmd *imapclient.FetchCommand) (out []fetched, bodiless []imap.UID, err error) {
-	sorted := func() []fetched {
-		slices.SortFunc(out, func(a, b fetched) int { return int(a.uid) - int(b.uid) })
-		return out
+// fetchedPage is what a page's UID FETCH answered.
+type fetchedPage struct {
+	// msgs are the messages read completely, in UID order.
+	msgs []fetched
+	// bodiless are UIDs answered with no body at all. That is a response
+	// go-imap gave this command from another one: servers send unsolicited
+	// FETCH responses (a flag another client changed) carrying the UID,
+	// and the client hands such a response to the pending command whose
+	// UID set holds it, then drops the real answer as a repeat. With
+	// commands sent ahead that is a later page's message; the checkpoint
+	// must stay below it (safeUID, storePages) so the next poll reads it.
+	bodiless []imap.UID
+	// nilBody are UIDs whose body the server answered NIL: it cannot serve
+	// them, now or later; they are skipped.
+	nilBody []imap.UID
+}
+
+// readFetch reads a UID FETCH's answer (sendFetch), with the command's
+// error.
+func readFetch(cmd *imapclient.FetchCommand) (fetchedPage, error) {
+	var pg fetchedPage
+	sorted := func() fetchedPage {
+		slices.SortFunc(pg.msgs, func(a, b fetched) int { return int(a.uid) - int(b.uid) })
+		return pg
 	}
 	for {
 		msg := cmd.Next()
@@ -743,7 +765,7 @@ func readFetch(cmd *imapclient.FetchCommand) (out []fetched, bodiless []imap.UID
 			break
 		}
 		var f fetched
-		complete := false
+		complete, body := false, false
 		for {
 			item := msg.Next()
 			if item == nil {
@@ -755,6 +777,7 @@ func readFetch(cmd *imapclient.FetchCommand) (out []fetched, bodiless []imap.UID
 			case imapclient.FetchItemDataInternalDate:
 				f.received = it.Time
 			case imapclient.FetchItemDataBodySection:
+				body = true
 				if it.Literal == nil {
 					continue
 				}
@@ -777,7 +800,7 @@ func readFetch(cmd *imapclient.FetchCommand) (out []fetched, bodiless []imap.UID
 					// on (Next discards the rest of the literal) would
 					// race with it: stop here; the caller closes the
 					// client.
-					return sorted(), bodiless, fmt.Errorf("read message body: %w", err)
+					return sorted(), fmt.Errorf("read message body: %w", err)
 				}
 				f.raw, complete = b, true
 			}
@@ -785,12 +808,14 @@ func readFetch(cmd *imapclient.FetchCommand) (out []fetched, bodiless []imap.UID
 		switch {
 		case f.uid == 0:
 		case complete:
-			out = append(out, f)
+			pg.msgs = append(pg.msgs, f)
+		case body:
+			pg.nilBody = append(pg.nilBody, f.uid)
 		default:
-			bodiless = append(bodiless, f.uid)
+			pg.bodiless = append(pg.bodiless, f.uid)
 		}
 	}
-	return sorted(), bodiless, cmd.Close()
+	return sorted(), cmd.Close()
 }
 
 // readLiteral reads up to MaxRawBytes of a message body, sized from the

@@ -1,6 +1,7 @@
 package inbox
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/base64"
@@ -788,11 +789,17 @@ func TestPollCheckpointsOnlyUIDsRead(t *testing.T) {
 		if err := c.Expunge().Close(); err != nil {
 			t.Fatal(err)
 		}
-		for range 2 { // the range 3:5, then 5:5 again: nothing past UID 4
+		var written time.Time
+		for i := range 2 { // the range 3:5, then 5:5 again: nothing past UID 4
 			if _, err := p.Poll(ctx); err != nil {
 				t.Fatal(err)
 			}
 			wantStored(t, db, p, 4, 4)
+			cp, _, _ := store.Checkpoint(ctx, db, p.CheckpointKey("INBOX"))
+			if i == 1 && !cp.UpdatedAt.Equal(written) {
+				t.Fatalf("a poll that read nothing wrote the checkpoint again (%v, then %v)", written, cp.UpdatedAt)
+			}
+			written = cp.UpdatedAt
 		}
 		appendReplies(t, w, srv, c, 5, 6, "tail") // UID 6
 		if st, err := p.Poll(ctx); err != nil || st.New != 1 {
@@ -800,4 +807,38 @@ func TestPollCheckpointsOnlyUIDsRead(t *testing.T) {
 		}
 		wantStored(t, db, p, 5, 6)
 	})
+}
+
+// readFetch tells a message answered with no body at all (an unsolicited
+// FETCH go-imap handed to this command: held below, read again next poll)
+// from one whose body the server answered NIL (it cannot serve it:
+// skipped, or the checkpoint would wait for it forever).
+func TestReadFetchBodilessAndNilBody(t *testing.T) {
+	client, server := net.Pipe()
+	defer func() { _ = client.Close() }()
+	go func() {
+		defer func() { _ = server.Close() }()
+		r := bufio.NewReader(server)
+		_, _ = io.WriteString(server, "* OK [CAPABILITY IMAP4rev1] ready\r\n")
+		line, err := r.ReadString('\n') // the UID FETCH
+		if err != nil {
+			return
+		}
+		tag := strings.Fields(line)[0]
+		_, _ = io.WriteString(server, "* 1 FETCH (UID 5 BODY[] NIL)\r\n"+
+			"* 2 FETCH (UID 6 FLAGS (\\Seen))\r\n"+
+			"* 3 FETCH (UID 7 BODY[] {2}\r\nhi)\r\n"+
+			tag+" OK done\r\n")
+		_, _ = io.Copy(io.Discard, r)
+	}()
+	c := imapclient.New(client, nil)
+	defer func() { _ = c.Close() }()
+	got, err := readFetch(sendFetch(c, imap.UIDSetNum(5, 6, 7)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.msgs) != 1 || got.msgs[0].uid != 7 || string(got.msgs[0].raw) != "hi" ||
+		!slices.Equal(got.bodiless, []imap.UID{6}) || !slices.Equal(got.nilBody, []imap.UID{5}) {
+		t.Fatalf("read %+v", got)
+	}
 }
