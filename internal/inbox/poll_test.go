@@ -591,6 +591,21 @@ func appendReplies(t *testing.T, w *world, srv *imaptest.Server, c *imapclient.C
 	return uid
 }
 
+// checkpointedMailbox is a mailbox with two replies to the world's first
+// e-mails (n leads), polled once: the checkpoint is at UID 2.
+func checkpointedMailbox(t *testing.T, db *gorm.DB, n int, prefix string) (*world, *imaptest.Server, *imapclient.Client, *Poller) {
+	t.Helper()
+	w := newWorld(t, db, n)
+	srv := imaptest.Start(t, imaptest.Options{})
+	c := srv.Client(t)
+	appendReplies(t, w, srv, c, 0, 2, prefix)
+	p := newPoller(db, srv)
+	if st, err := p.Poll(context.Background()); err != nil || st.New != 2 {
+		t.Fatalf("first poll: %+v %v", st, err)
+	}
+	return w, srv, c, p
+}
+
 // After a checkpoint, new messages are read by UID range while ranges come
 // back full; after one with a gap, the UIDs after the ranges already sent
 // are listed. Messages expunged inside ranges are skipped, nothing is read
@@ -599,15 +614,8 @@ func TestPollAfterCheckpointReadsRangeThenList(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *gorm.DB) {
 		ctx := context.Background()
-		w := newWorld(t, db, 20)
-		srv := imaptest.Start(t, imaptest.Options{})
-		c := srv.Client(t)
-		appendReplies(t, w, srv, c, 0, 2, "range")
-		p := newPoller(db, srv)
+		w, srv, c, p := checkpointedMailbox(t, db, 20, "range")
 		p.Config.FetchLimit = 3
-		if st, err := p.Poll(ctx); err != nil || st.New != 2 {
-			t.Fatalf("first poll: %+v %v", st, err)
-		}
 		if last := appendReplies(t, w, srv, c, 2, 12, "range"); last != 12 {
 			t.Fatalf("last UID %d, want 12", last)
 		}
@@ -644,16 +652,9 @@ func TestPollResumesAfterCutInRange(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *gorm.DB) {
 		ctx := context.Background()
-		w := newWorld(t, db, 32)
-		srv := imaptest.Start(t, imaptest.Options{})
-		c := srv.Client(t)
-		appendReplies(t, w, srv, c, 0, 2, "cut")
+		w, srv, c, p := checkpointedMailbox(t, db, 32, "cut")
 		proxy := imaptest.StartProxy(t, srv.Addr)
-		p := newPoller(db, srv)
 		dialThrough(p, proxy)
-		if st, err := p.Poll(ctx); err != nil || st.New != 2 {
-			t.Fatalf("first poll: %+v %v", st, err)
-		}
 		appendReplies(t, w, srv, c, 2, 32, "cut") // UIDs 3-32: one range of 50
 		proxy.CutAfter(25 << 10)
 		first, err := p.Poll(ctx)
@@ -716,17 +717,10 @@ func TestPollKeepsMessageAnsweredWithoutBody(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *gorm.DB) {
 		ctx := context.Background()
-		w := newWorld(t, db, 12)
-		srv := imaptest.Start(t, imaptest.Options{})
-		c := srv.Client(t)
-		appendReplies(t, w, srv, c, 0, 2, "flag")
+		w, srv, c, p := checkpointedMailbox(t, db, 12, "flag")
 		proxy := imaptest.StartProxy(t, srv.Addr)
-		p := newPoller(db, srv)
 		p.Config.FetchLimit = 3
 		dialThrough(p, proxy)
-		if st, err := p.Poll(ctx); err != nil || st.New != 2 {
-			t.Fatalf("first poll: %+v %v", st, err)
-		}
 		appendReplies(t, w, srv, c, 2, 11, "flag") // UIDs 3-11: pages 3:5, 6:8, 9:11
 		if _, err := c.Select("INBOX", nil).Wait(); err != nil {
 			t.Fatal(err)
@@ -771,14 +765,7 @@ func TestPollCheckpointsOnlyUIDsRead(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *gorm.DB) {
 		ctx := context.Background()
-		w := newWorld(t, db, 6)
-		srv := imaptest.Start(t, imaptest.Options{})
-		c := srv.Client(t)
-		appendReplies(t, w, srv, c, 0, 2, "tail")
-		p := newPoller(db, srv)
-		if st, err := p.Poll(ctx); err != nil || st.New != 2 {
-			t.Fatalf("first poll: %+v %v", st, err)
-		}
+		w, srv, c, p := checkpointedMailbox(t, db, 6, "tail")
 		appendReplies(t, w, srv, c, 2, 5, "tail") // UIDs 3-5
 		if _, err := c.Select("INBOX", nil).Wait(); err != nil {
 			t.Fatal(err)
