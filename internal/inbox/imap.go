@@ -683,6 +683,24 @@ type checkpointBounds struct {
 	saved uint32
 }
 
+// take adds page s, the next in order, to the bounds and answers the
+// checkpoint it allows, or 0 for none past the one stored. safeUID keeps s
+// below its own messages answered without a body; the ceiling, below those
+// of the pages before.
+func (b *checkpointBounds) take(s stage) uint32 {
+	for _, u := range s.got {
+		b.highest = max(b.highest, uint32(u))
+	}
+	u := min(s.safeUID(), b.ceiling, b.highest)
+	for _, x := range s.bodiless {
+		b.ceiling = min(b.ceiling, uint32(x)-1)
+	}
+	if u <= b.saved {
+		return 0
+	}
+	return u
+}
+
 // storePages stores and checkpoints consecutive prepared pages in one
 // transaction. Only the last page can carry a fetch error (the fetch stops
 // there); the messages it read completely are still stored.
@@ -691,13 +709,7 @@ func (p *Poller) storePages(ctx context.Context, key string, validity uint32, gr
 	n := 0
 	prs := make([]*Prepared, 0, len(group))
 	for _, s := range group {
-		for _, u := range s.got {
-			bounds.highest = max(bounds.highest, uint32(u))
-		}
-		for _, b := range s.bodiless {
-			bounds.ceiling = min(bounds.ceiling, uint32(b)-1)
-		}
-		if u := min(s.safeUID(), bounds.ceiling, bounds.highest); u > bounds.saved {
+		if u := bounds.take(s); u > 0 {
 			safe = u
 		}
 		n += len(s.got)

@@ -3,7 +3,7 @@ package store
 import "time"
 
 // SQLite's binary JSON (JSONB, https://sqlite.org/jsonb.html), written here
-// for the rows a statement expands with jsonb_each: SQLite reads it without
+// for the lists and rows a statement expands with jsonb_each: SQLite reads it without
 // parsing text (a page of replies as text JSON cost it a conversion to
 // JSONB, then unescaping every body on the way out), and strings need no
 // escaping (TEXTRAW holds them as they are).
@@ -86,4 +86,17 @@ func prependJSONBArrayHeader(buf []byte) []byte {
 // array.
 func appendJSONBArray(b, elems []byte) []byte {
 	return append(appendJSONBHeader(b, jsonbArray, len(elems)), elems...)
+}
+
+// jsonbStrings is ss as a JSONB array of strings.
+func jsonbStrings(ss []string) []byte {
+	n := jsonbMaxHeader
+	for _, s := range ss {
+		n += jsonbMaxHeader + len(s)
+	}
+	buf := make([]byte, jsonbMaxHeader, n)
+	for _, s := range ss {
+		buf = appendJSONBText(buf, s)
+	}
+	return prependJSONBArrayHeader(buf)
 }

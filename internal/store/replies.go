@@ -271,36 +271,6 @@ func appendReplyJSONB(b []byte, r *models.Reply) []byte {
 // back): what a time sent inside JSON must look like.
 const sqliteTime = "2006-01-02 15:04:05.999999999-07:00"
 
-// appendJSONString quotes s for SQLite's JSON reader, which takes UTF-8 (and
-// any other byte above 0x7f) as it is.
-func appendJSONString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	last := 0
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' {
-			continue
-		}
-		b = append(b, s[last:i]...)
-		switch c {
-		case '"', '\\':
-			b = append(b, '\\', c)
-		case '\n':
-			b = append(b, '\\', 'n')
-		case '\t':
-			b = append(b, '\\', 't')
-		case '\r':
-			b = append(b, '\\', 'r')
-		default:
-			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-		}
-		last = i + 1
-	}
-	b = append(b, s[last:]...)
-	return append(b, '"')
-}
-
 // insertPendingEffects records a pending effect for each reply.
 func insertPendingEffects(ctx context.Context, conn gorm.ConnPool, pg bool, replyIDs []string, now time.Time) error {
 	if len(replyIDs) == 0 {
@@ -311,25 +281,10 @@ func insertPendingEffects(ctx context.Context, conn gorm.ConnPool, pg bool, repl
 	if pg {
 		_, err = conn.ExecContext(ctx, insert+"SELECT id, $2, false, 0, '', $3, $3 FROM unnest($1::text[]) AS id", replyIDs, EffectPending, now)
 	} else {
-		// The ids as one JSON parameter (see insertRepliesSQLite).
-		_, err = conn.ExecContext(ctx, insert+"SELECT value, ?, 0, 0, '', ?, ? FROM json_each(?)", EffectPending, now, now, jsonStrings(replyIDs))
+		// The ids as one JSONB parameter (see insertRepliesSQLite).
+		_, err = conn.ExecContext(ctx, insert+"SELECT value, ?, 0, 0, '', ?, ? FROM jsonb_each(?)", EffectPending, now, now, jsonbStrings(replyIDs))
 	}
 	return err
-}
-
-// jsonStrings is ss as a JSON array.
-func jsonStrings(ss []string) string { return string(appendJSONStrings(nil, ss...)) }
-
-// appendJSONStrings appends ss as a JSON array.
-func appendJSONStrings(b []byte, ss ...string) []byte {
-	b = append(b, '[')
-	for i, s := range ss {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = appendJSONString(b, s)
-	}
-	return append(b, ']')
 }
 
 // suppressEntry is one address to suppress; replyID names the reply whose
@@ -370,16 +325,16 @@ func suppressManyTx(ctx context.Context, tx *gorm.DB, userID string, entries []s
 			"FROM unnest($1::text[], $3::text[], $4::text[], $5::text[], $7::text[]) AS u(id, value, reason, source, reply_id)"+onConflict,
 			ids, userID, values, reasons, sources, now, replies)
 	} else {
-		buf := []byte{'['}
-		for i, e := range rows {
-			if i > 0 {
-				buf = append(buf, ',')
+		buf, row := make([]byte, jsonbMaxHeader), []byte(nil)
+		for _, e := range rows {
+			row = row[:0]
+			for _, v := range []string{models.NewID(), e.value, e.reason, e.source, e.replyID} {
+				row = appendJSONBText(row, v)
 			}
-			buf = appendJSONStrings(buf, models.NewID(), e.value, e.reason, e.source, e.replyID)
+			buf = appendJSONBArray(buf, row)
 		}
-		buf = append(buf, ']')
 		_, err = conn.ExecContext(ctx, insert+"SELECT value->>0, ?, value->>1, value->>2, value->>3, NULLIF(value->>4, ''), ? FROM jsonb_each(?) WHERE true"+onConflict,
-			userID, now, string(buf))
+			userID, now, prependJSONBArrayHeader(buf))
 	}
 	if err != nil {
 		return fmt.Errorf("suppress addresses: %w", err)
@@ -395,13 +350,13 @@ func suppressManyTx(ctx context.Context, tx *gorm.DB, userID string, entries []s
 // inList is "column is one of values" for a query outside gorm (with ?
 // placeholders, see rebind), and the one argument it takes: an array on
 // PostgreSQL (one statement text whatever the number of values, planned
-// once), a JSON array on SQLite (its driver binds parameters in quadratic
-// time).
+// once), a JSONB array on SQLite (its driver binds parameters in quadratic
+// time). Through gorm the SQLite argument would be expanded as a list.
 func inList(pg bool, column string, values []string) (string, any) {
 	if pg {
 		return column + " = ANY(?::text[])", values
 	}
-	return column + " IN (SELECT value FROM json_each(?))", jsonStrings(values)
+	return column + " IN (SELECT value FROM jsonb_each(?))", jsonbStrings(values)
 }
 
 // rebind numbers the ? placeholders of q for PostgreSQL.
