@@ -5,7 +5,6 @@
 package imaptest
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -21,8 +20,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -32,6 +29,8 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/emersion/go-imap/v2/imapserver"
 	"github.com/emersion/go-imap/v2/imapserver/imapmemserver"
+
+	"github.com/backlinkoutreach/outreach/internal/proccpu"
 )
 
 // Options configure a server.
@@ -66,20 +65,8 @@ func (s *Server) CPU() time.Duration {
 	if s.proc == nil {
 		return 0
 	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.proc.Pid))
-	if err != nil {
-		return 0
-	}
-	// Fields 14 and 15 (utime, stime, in clock ticks) follow the command
-	// name, which is in parentheses and may hold spaces.
-	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
-	if len(f) < 13 {
-		return 0
-	}
-	utime, _ := strconv.ParseInt(f[11], 10, 64)
-	stime, _ := strconv.ParseInt(f[12], 10, 64)
-	const ticks = 100 // USER_HZ on Linux
-	return time.Duration(utime+stime) * time.Second / ticks
+	d, _ := proccpu.Of(s.proc.Pid)
+	return d
 }
 
 // Start runs a server on 127.0.0.1 until the test ends.
