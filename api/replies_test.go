@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/backlinkoutreach/outreach/internal/store"
 	"github.com/backlinkoutreach/outreach/internal/unsub"
@@ -274,6 +275,15 @@ func TestSuppressionList(t *testing.T) {
 			t.Fatalf("still suppressed by %q", hit)
 		}
 
+		// A value with "/" (valid in a local part) is deleted by its value,
+		// encoded.
+		var slash, gone SuppressionOut
+		owner.do(http.MethodPost, "/suppression", map[string]any{"value": "sales/uk@shop.example"}).expect(http.StatusCreated).decode(&slash)
+		owner.do(http.MethodDelete, "/suppression/"+url.PathEscape("sales/uk@shop.example"), nil).expect(http.StatusOK).decode(&gone)
+		if gone.ID != slash.ID || gone.Value != "sales/uk@shop.example" {
+			t.Fatalf("deleted %+v, want %+v", gone, slash)
+		}
+
 		// Adding leads reports the suppressed ones; they are kept.
 		owner.do(http.MethodPost, "/suppression", map[string]any{"value": "@spamtrap.example"}).expect(http.StatusCreated)
 		owner.do(http.MethodPost, "/suppression", map[string]any{"value": "no@thanks.example"}).expect(http.StatusCreated)
@@ -346,6 +356,13 @@ func TestUnsubscribeOneClick(t *testing.T) {
 		if n != 0 {
 			t.Fatalf("a bad token wrote %d suppressions", n)
 		}
+		// An address whose first letter is not ASCII is masked by letters,
+		// not bytes.
+		intl := testSigner(t).Token(unsub.Claims{UserID: owner.User.ID, Email: "élodie@x.example"})
+		if page := anon.doFull(http.MethodGet, "/u/"+intl, nil).expect(http.StatusOK); !utf8.Valid(page.Body) ||
+			!strings.Contains(string(page.Body), "é*****@x.example") {
+			t.Fatalf("page for élodie@x.example: %q", page.Body)
+		}
 		// The one-click body is required.
 		anon.rawPost("/u/"+tok, "application/x-www-form-urlencoded", []byte("List-Unsubscribe=Yes")).expectFields("List-Unsubscribe")
 		anon.rawPost("/u/"+tok, "application/json", []byte(`{"List-Unsubscribe":"One-Click"}`)).
@@ -369,6 +386,37 @@ func TestUnsubscribeOneClick(t *testing.T) {
 			expect(http.StatusOK)
 		if page := anon.doFull(http.MethodGet, "/u/"+tok, nil).expect(http.StatusOK); !strings.Contains(string(page.Body), "You are unsubscribed") {
 			t.Fatalf("page after unsubscribing: %s", page.Body)
+		}
+	}, withUnsubSecret)
+}
+
+// A one-click unsubscribe from an address a refusal already suppressed
+// stays when that refusal is reclassified (the entry becomes the
+// unsubscribe's).
+func TestOneClickAfterRefusalSurvivesReclassification(t *testing.T) {
+	t.Parallel()
+	eachServer(t, func(t *testing.T, ts *testServer) {
+		ctx := context.Background()
+		owner := ts.newUser("owner@agency.example")
+		camp := owner.createCampaign("Unsubscribe after a refusal")
+		lead := owner.addLead(camp.ID, map[string]any{"website_url": "https://r.example", "contact_email": "ed@r.example"})
+		att := ts.sentTo(t, owner.User, camp.ID, lead)
+		var in InboundOut
+		owner.rawPost(BasePath+"/replies/inbound", "message/rfc822", rawReply("n@r.example", "ed@r.example", att.MessageID, "No thanks, we're all set.")).
+			expect(http.StatusCreated).decode(&in)
+		if in.Reply.Classification != models.ReplyNotInterested {
+			t.Fatalf("classified %s", in.Reply.Classification)
+		}
+		tok := testSigner(t).Token(unsub.Claims{UserID: owner.User.ID, CampaignID: camp.ID, LeadID: lead.ID, Email: "ed@r.example"})
+		ts.anonymous().rawPost("/u/"+tok, "application/x-www-form-urlencoded", []byte("List-Unsubscribe=One-Click")).expect(http.StatusOK)
+		owner.do(http.MethodPatch, "/replies/"+in.Reply.ID, map[string]any{"classification": "interested"}).expect(http.StatusOK)
+		var sup models.Suppression
+		if err := ts.DB.Where("user_id = ? AND value = ?", owner.User.ID, "ed@r.example").Take(&sup).Error; err != nil ||
+			sup.Source != models.SuppressUnsubscribe || sup.ReplyID != nil {
+			t.Fatalf("the unsubscribe's entry after the refusal was corrected: %+v %v", sup, err)
+		}
+		if hit, _ := store.IsSuppressed(ctx, ts.DB, owner.User.ID, "ed@r.example"); hit == "" {
+			t.Fatal("the address that unsubscribed can be mailed again")
 		}
 	}, withUnsubSecret)
 }

@@ -72,6 +72,10 @@ func New(d Deps) *Server {
 	e := gin.New()
 	e.HandleMethodNotAllowed = true
 	e.ContextWithFallback = true
+	// Route on the path as sent, so that a value with an encoded "/"
+	// (DELETE /suppression/sales%2Fuk@shop.example) is one path segment;
+	// path values are unescaped all the same.
+	e.UseRawPath = true
 	e.Use(requestIDs(d.Log), accessLog(d.ObserveHTTP), recovery())
 	e.NoRoute(func(c *gin.Context) {
 		fail(c, &httpError{status: http.StatusNotFound, code: CodeNotFound, message: "no such route: " + c.Request.URL.Path})

@@ -5,6 +5,7 @@ import (
 	"html/template"
 	"net/http"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 	"gorm.io/gorm"
@@ -90,7 +91,8 @@ func maskEmail(addr string) string {
 	if !ok || local == "" {
 		return "your address"
 	}
-	return local[:1] + strings.Repeat("*", min(len(local)-1, 6)) + "@" + domain
+	first, size := utf8.DecodeRuneInString(local)
+	return string(first) + strings.Repeat("*", min(utf8.RuneCountInString(local[size:]), 6)) + "@" + domain
 }
 
 func (s *Server) unsubscribePage(c *gin.Context) {

@@ -363,6 +363,40 @@ func TestReclassifyLiftsTheReplysSuppression(t *testing.T) {
 			t.Errorf("manual entry lost by a reclassification: listed %v flagged %v", listed, flagged)
 		}
 
+		// Suppressed again after the refusal, by hand, by a one-click
+		// unsubscribe or by an SMTP 5xx: the entry is no longer the
+		// reply's, and correcting the reply keeps it.
+		for _, tc := range []struct{ email, source string }{
+			{"dee@lift.example", models.SuppressManual},
+			{"eve@lift.example", models.SuppressUnsubscribe},
+			{"fay@lift.example", models.SuppressHardBounce},
+		} {
+			l := f.lead(t, f.camp, tc.email)
+			d := f.begin(t, l, 0, f.now, store.SendLimits{})
+			if d.Outcome != store.OutcomeApproved {
+				t.Fatalf("pitch to %s: %s %s", tc.email, d.Outcome, d.Reason)
+			}
+			r := refuse(l, d.Attempt, models.ReplyNotInterested)
+			if tc.source == models.SuppressHardBounce {
+				// The refusal came in while the send was still open, and
+				// the server then refused the message.
+				if _, err := store.FinishFailed(ctx, db, d.Attempt, "550 5.1.1 no such user", f.now); err != nil {
+					t.Fatal(err)
+				}
+			} else if _, created, err := store.AddSuppression(ctx, db, f.user.ID, strings.ToUpper(tc.email), "again", tc.source, f.now); err != nil || created {
+				t.Fatalf("suppress %s again: created %v, %v", tc.email, created, err)
+			}
+			var claimed models.Suppression
+			if err := db.Take(&claimed, "user_id = ? AND value = ?", f.user.ID, tc.email).Error; err != nil ||
+				claimed.ReplyID != nil || claimed.Source != tc.source {
+				t.Errorf("%s: entry after being suppressed again: %+v %v", tc.email, claimed, err)
+			}
+			reclassify(r, models.ReplyInterested)
+			if listed, flagged := state(tc.email); !listed || !flagged {
+				t.Errorf("%s: %s entry lifted by correcting an earlier refusal: listed %v flagged %v", tc.email, tc.source, listed, flagged)
+			}
+		}
+
 		// Two refusals from one address: correcting one keeps the other's.
 		l3, a3 := sent("cy@lift.example")
 		r3 := refuse(l3, a3, models.ReplyNotInterested)

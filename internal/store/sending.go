@@ -792,14 +792,20 @@ func FinishUnknown(ctx context.Context, db *gorm.DB, a models.Attempt, cause str
 }
 
 // suppressTx adds addr to the user's suppression list (idempotent) and
-// flags the user's leads with that address.
+// flags the user's leads with that address. Without a reply (an SMTP 5xx)
+// it claims an entry a reply's tag wrote (claimSuppressionTx).
 func suppressTx(tx *gorm.DB, userID, addr, source, reason string, replyID *string, now time.Time) error {
 	value := strings.ToLower(strings.TrimSpace(addr))
-	err := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&models.Suppression{
+	res := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&models.Suppression{
 		ID: models.NewID(), UserID: userID, Value: value, Reason: reason, Source: source, ReplyID: replyID, CreatedAt: now,
-	}).Error
-	if err != nil {
-		return fmt.Errorf("suppress address: %w", err)
+	})
+	if res.Error != nil {
+		return fmt.Errorf("suppress address: %w", res.Error)
+	}
+	if res.RowsAffected == 0 && replyID == nil {
+		if err := claimSuppressionTx(tx, userID, value, source, reason); err != nil {
+			return err
+		}
 	}
 	if err := tx.Exec("UPDATE leads SET suppressed = ? WHERE user_id = ? AND lower(contact_email) = ? AND suppressed = ?",
 		true, userID, value, false).Error; err != nil {

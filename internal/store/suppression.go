@@ -38,7 +38,9 @@ func NormalizeSuppression(raw string) (string, error) {
 
 // AddSuppression adds an entry to the user's list and flags the user's
 // leads it covers. Adding a value that is already listed keeps the existing
-// entry (its first reason and source) and answers it with created false.
+// entry (its first reason and source) and answers it with created false,
+// unless a reply's tag wrote it: then it becomes this source's (see
+// claimSuppressionTx).
 func AddSuppression(ctx context.Context, db *gorm.DB, userID, value, reason, source string, now time.Time) (models.Suppression, bool, error) {
 	v, err := NormalizeSuppression(value)
 	if err != nil {
@@ -54,6 +56,11 @@ func AddSuppression(ctx context.Context, db *gorm.DB, userID, value, reason, sou
 			return fmt.Errorf("insert suppression: %w", res.Error)
 		}
 		created = res.RowsAffected == 1
+		if !created {
+			if err := claimSuppressionTx(tx, userID, v, source, reason); err != nil {
+				return err
+			}
+		}
 		if err := tx.Where("user_id = ? AND value = ?", userID, v).Take(&out).Error; err != nil {
 			return fmt.Errorf("read suppression: %w", err)
 		}
@@ -63,6 +70,20 @@ func AddSuppression(ctx context.Context, db *gorm.DB, userID, value, reason, sou
 		return models.Suppression{}, false, fmt.Errorf("add suppression: %w", err)
 	}
 	return out, created, nil
+}
+
+// claimSuppressionTx makes an entry that a reply's tag wrote the user's
+// own (source and reason of this assertion, no reply): the address was
+// suppressed again by hand, by a one-click unsubscribe or by an SMTP 5xx,
+// so reclassifying that reply must no longer lift it
+// (liftReplySuppressionTx). Other entries keep their first source.
+func claimSuppressionTx(tx *gorm.DB, userID, value, source, reason string) error {
+	err := tx.Exec("UPDATE suppressions SET reply_id = NULL, source = ?, reason = ? WHERE user_id = ? AND value = ? AND reply_id IS NOT NULL",
+		source, reason, userID, value).Error
+	if err != nil {
+		return fmt.Errorf("claim suppression: %w", err)
+	}
+	return nil
 }
 
 // flagLeadsTx sets the suppressed flag of the user's leads covered by value
