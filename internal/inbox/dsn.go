@@ -34,7 +34,9 @@ const (
 )
 
 var (
-	statusRe = regexp.MustCompile(`\b([245])\.(\d{1,3})\.(\d{1,3})\b`)
+	// statusAt matches an enhanced status code (RFC 3463) at the start of
+	// a text; statusCode says where one may stand.
+	statusAt = regexp.MustCompile(`^[245]\.\d{1,3}\.\d{1,3}`)
 	smtpRe   = regexp.MustCompile(`\b([45])\d\d\b`)
 )
 
@@ -82,9 +84,9 @@ func parseDSN(b []byte, prev *DSN) *DSN {
 			Action:     action,
 			Diagnostic: cleanLine(typedValue(h.Get("Diagnostic-Code"))),
 		}
-		if m := statusRe.FindString(h.Get("Status")); m != "" {
+		if m := statusCode(h.Get("Status")); m != "" {
 			r.Status = m
-		} else if m := statusRe.FindString(r.Diagnostic); m != "" {
+		} else if m := statusCode(r.Diagnostic); m != "" {
 			r.Status = m
 		}
 		d.Recipients = append(d.Recipients, r)
@@ -92,23 +94,37 @@ func parseDSN(b []byte, prev *DSN) *DSN {
 	return d
 }
 
-// statusCode is statusRe.FindString(text). The regexp has no literal
-// prefix, so it would step over every byte before the code, and a bounce
-// can quote a whole message; every match starts with 2, 4 or 5, a dot and
-// a digit, so the search starts at the first such place. It starts one
-// byte before it, so that \b sees the byte there as the whole text does;
-// no match can start at that byte, which is followed by a digit, not a
-// dot.
+// statusCode answers the first enhanced status code in text: a class (2,
+// 4 or 5), a subject and a detail, standing alone. Part of a longer dotted
+// number is not one: qmail and Exim name the remote host by its IPv4
+// address before its answer ("4.31.198.44 does not like recipient ...
+// 550 5.1.1"), and that host is no status. So the code must not follow a
+// word character or a dot, nor be followed by a word character or a dot
+// and a digit. The search goes from dot to dot (a bounce can quote a whole
+// message; every code has a class digit before its first dot).
 func statusCode(text string) string {
-	for i := 1; i+1 < len(text); i++ {
+	for i := 1; i < len(text); i++ {
 		j := strings.IndexByte(text[i:], '.')
-		if j < 0 || i+j+1 >= len(text) {
+		if j < 0 {
 			return ""
 		}
 		i += j
-		if c := text[i-1]; (c == '2' || c == '4' || c == '5') && '0' <= text[i+1] && text[i+1] <= '9' {
-			return statusRe.FindString(text[max(0, i-2):])
+		start := i - 1
+		if c := text[start]; c != '2' && c != '4' && c != '5' {
+			continue
 		}
+		if start > 0 && (isWordByte(text[start-1]) || text[start-1] == '.') {
+			continue
+		}
+		m := statusAt.FindString(text[start:])
+		if m == "" {
+			continue
+		}
+		end := start + len(m)
+		if end < len(text) && (isWordByte(text[end]) || text[end] == '.' && end+1 < len(text) && '0' <= text[end+1] && text[end+1] <= '9') {
+			continue
+		}
+		return m
 	}
 	return ""
 }

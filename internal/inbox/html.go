@@ -18,19 +18,31 @@ func HTMLToText(src string) string {
 	// signatures) and of quoting elements, tracked by tag so that unclosed
 	// tags in sloppy mail HTML cannot swallow the rest of the body.
 	var stack []htmlFrame
+	// rest is set once Outlook on the web's reply header block has ended:
+	// the message it introduces follows it, outside it.
+	rest := false
 	for {
 		tt := z.Next()
 		switch tt {
 		case html.ErrorToken:
 			return r.String()
 		case html.TextToken:
+			text := z.Text()
+			if n := len(stack); n > 0 && stack[n-1].tag == atom.Head && strings.TrimFunc(string(text), isHTMLSpace) != "" {
+				// Text ends the head (its end tag is optional).
+				stack = stack[:n-1]
+			}
 			if skipping(stack) {
 				continue
 			}
-			r.text(string(z.Text()))
+			r.text(string(text))
 		case html.StartTagToken, html.SelfClosingTagToken:
 			name, hasAttr := z.TagName()
 			a := atom.Lookup(name)
+			if !headContent(a) {
+				// So does any element that cannot be in it (<body>, <p>).
+				stack = closeHead(stack)
+			}
 			var class, id, typ string
 			for hasAttr {
 				var k, v []byte
@@ -61,6 +73,9 @@ func HTMLToText(src string) string {
 				f.skip = true
 			case a == atom.Blockquote || typ == "cite" || quoteContainer(class, id):
 				f.quote = true
+				// Outlook on the web puts only the From/Sent/To/Subject
+				// lines in its container, the quoted message after it.
+				f.quoteAfter = strings.Contains(strings.ToLower(class+" "+id), "divrplyfwdmsg")
 				r.newline()
 			}
 			if blockElement(a) {
@@ -70,18 +85,21 @@ func HTMLToText(src string) string {
 				r.text("- ")
 			}
 			stack = append(stack, f)
-			r.quote = quoting(stack)
+			r.quote = rest || quoting(stack)
 		case html.EndTagToken:
 			name, _ := z.TagName()
 			a := atom.Lookup(name)
 			// Pop to the matching open element, closing any left open.
 			for i := len(stack) - 1; i >= 0; i-- {
 				if stack[i].tag == a && stack[i].name == string(name) {
+					for _, f := range stack[i:] {
+						rest = rest || f.quoteAfter
+					}
 					stack = stack[:i]
 					break
 				}
 			}
-			r.quote = quoting(stack)
+			r.quote = rest || quoting(stack)
 			if blockElement(a) || a == atom.Blockquote {
 				r.newline()
 			}
@@ -94,6 +112,29 @@ type htmlFrame struct {
 	name  string
 	skip  bool
 	quote bool
+	// quoteAfter: what follows the element is quoted too.
+	quoteAfter bool
+}
+
+// headContent reports whether an element may stand in <head>; any other
+// start tag closes a head left open, as an HTML parser would.
+func headContent(a atom.Atom) bool {
+	switch a {
+	case atom.Head, atom.Base, atom.Link, atom.Meta, atom.Script, atom.Style, atom.Title, atom.Noscript, atom.Template,
+		atom.Basefont, atom.Bgsound:
+		return true
+	}
+	return false
+}
+
+// closeHead pops an open head element and what is open inside it.
+func closeHead(stack []htmlFrame) []htmlFrame {
+	for i, f := range stack {
+		if f.tag == atom.Head {
+			return stack[:i]
+		}
+	}
+	return stack
 }
 
 func skipping(stack []htmlFrame) bool {

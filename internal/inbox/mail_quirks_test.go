@@ -1,0 +1,75 @@
+package inbox
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/backlinkoutreach/outreach/models"
+)
+
+// Mail as real servers and clients write it, found by review: each case
+// once suppressed a lead who said yes, lost what they wrote, or misread a
+// bounce.
+
+// quirkPitch is our e-mail as replies quote it back: its "not interested"
+// line is what a classifier reading the quote would act on.
+const quirkPitch = "Hi Maria,\n\nI loved your post on composting. Would you be interested in a guest post?\n" +
+	"If you're not interested, just let me know and I won't follow up.\n\nBest,\nDana"
+
+func quirkQuote(s string) string {
+	var b strings.Builder
+	for _, l := range strings.Split(s, "\n") {
+		b.WriteString("> " + l + "\n")
+	}
+	return b.String()
+}
+
+// Outlook on the web (and Outlook.com, new Outlook) puts only the From /
+// Sent / To / Subject lines in div#divRplyFwdMsg; the message they
+// introduce follows that div, outside it.
+func TestParseOutlookWebReplyQuotesWhatFollowsItsHeader(t *testing.T) {
+	html := `<html><body dir="ltr">
+<div class="elementToProof">Who is the client you are writing for?</div>
+<div id="appendonsend"></div>
+<hr style="display:inline-block;width:98%" tabindex="-1">
+<div id="divRplyFwdMsg" dir="ltr"><font face="Calibri, sans-serif" style="font-size:11pt" color="#000000"><b>From:</b> Dana Whitfield &lt;dana@agency.example&gt;<br>
+<b>Sent:</b> Tuesday, March 3, 2026 10:12 AM<br><b>To:</b> Maria &lt;maria@site.example&gt;<br><b>Subject:</b> Guest post</font>
+<div>&nbsp;</div></div>
+<div><div dir="ltr">Hi Maria,<br><br>Would you be interested in a guest post? If you're not interested, just let me know and I won't follow up.<br><br>Best,<br>Dana</div></div>
+</body></html>`
+	m := Parse(crlf("From: maria@site.example\nSubject: RE: Guest post\nDate: Wed, 4 Mar 2026 09:00:00 +0000\nMIME-Version: 1.0\nContent-Type: text/html; charset=utf-8\n\n" + html))
+	if m.Reply != "Who is the client you are writing for?" {
+		t.Errorf("reply %q, want only the question above the quoted message", m.Reply)
+	}
+	if got := ClassifyRules(m).Tag; got != models.ReplyNeutral {
+		t.Errorf("tag %s, want replied (a question)", got)
+	}
+}
+
+// The end tag of <head> is optional: <body> (or any element that cannot
+// be in the head, or text) ends it.
+func TestParseHTMLWithoutHeadEndTag(t *testing.T) {
+	for _, body := range []string{
+		`<html><head><meta charset="utf-8"><body><p>Yes please, send it over.</p></body></html>`,
+		`<html><head><title>Re: x</title><style>p{}</style><p>Yes please, send it over.</p>`,
+		`<head><meta charset="utf-8">Yes please, send it over.`,
+	} {
+		m := Parse(crlf("From: maria@site.example\nSubject: Re: x\nMIME-Version: 1.0\nContent-Type: text/html; charset=utf-8\n\n" + body))
+		if m.Text != "Yes please, send it over." {
+			t.Errorf("%s: text %q", body, m.Text)
+		}
+	}
+}
+
+// qmail names the remote host by its IPv4 address before the host's
+// answer; that address is no status code.
+func TestPlainBounceWithHostAddress(t *testing.T) {
+	raw := crlf("From: MAILER-DAEMON@mail.agency.example\nTo: dana@agency.example\nSubject: failure notice\nMIME-Version: 1.0\nContent-Type: text/plain\n\n" +
+		"Hi. This is the qmail-send program at mail.agency.example.\nI'm afraid I wasn't able to deliver your message to the following addresses.\n" +
+		"This is a permanent error; I've given up. Sorry it didn't work out.\n\n<editor@site.example>:\n" +
+		"4.31.198.44 does not like recipient.\nRemote host said: 550 5.1.1 <editor@site.example>: Recipient address rejected: User unknown\nGiving up on 4.31.198.44.\n")
+	r := ClassifyRules(Parse(raw))
+	if r.Tag != models.ReplyBounce || r.BounceKind != BounceHard || r.BounceCode != "5.1.1" {
+		t.Errorf("got %s/%s code %q, want bounce/hard 5.1.1", r.Tag, r.BounceKind, r.BounceCode)
+	}
+}
