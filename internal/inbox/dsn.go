@@ -68,10 +68,14 @@ func parseDSN(b []byte, prev *DSN) *DSN {
 		if v := h.Get("Original-Envelope-Id"); v != "" {
 			d.OriginalEnvelopeID = strings.TrimSpace(v)
 		}
-		rcpt := typedValue(h.Get("Final-Recipient"))
+		// Original-Recipient is the address as we sent to it;
+		// Final-Recipient may be where it was forwarded (an alias's
+		// target), which no attempt names. Some MTAs bracket it.
+		rcpt := typedValue(h.Get("Original-Recipient"))
 		if rcpt == "" {
-			rcpt = typedValue(h.Get("Original-Recipient"))
+			rcpt = typedValue(h.Get("Final-Recipient"))
 		}
+		rcpt = strings.TrimSuffix(strings.TrimPrefix(rcpt, "<"), ">")
 		action := strings.ToLower(strings.TrimSpace(h.Get("Action")))
 		if rcpt == "" && action == "" && i == 0 {
 			continue

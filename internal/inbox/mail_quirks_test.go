@@ -73,3 +73,35 @@ func TestPlainBounceWithHostAddress(t *testing.T) {
 		t.Errorf("got %s/%s code %q, want bounce/hard 5.1.1", r.Tag, r.BounceKind, r.BounceCode)
 	}
 }
+
+// A report's recipient is the address we sent to (Original-Recipient, not
+// the alias target of Final-Recipient), without the brackets some MTAs
+// put around it: the bounce is matched by it when no Message-ID came back.
+func TestDSNRecipientAsSent(t *testing.T) {
+	report := func(fields string) []byte {
+		return crlf("From: MAILER-DAEMON@mx.agency.example\nTo: dana@agency.example\nSubject: Undelivered Mail Returned to Sender\nMIME-Version: 1.0\n" +
+			"Content-Type: multipart/report; report-type=delivery-status; boundary=r\n\n--r\nContent-Type: text/plain\n\nbounced\n--r\n" +
+			"Content-Type: message/delivery-status\n\nReporting-MTA: dns; mx.site.example\n\n" + fields + "Action: failed\nStatus: 5.1.1\n--r--\n")
+	}
+	for fields, want := range map[string]string{
+		"Final-Recipient: rfc822; <Editor@Site.example>\n":                                                      "Editor@site.example",
+		"Final-Recipient: rfc822;maria@mailhost.site.example\nOriginal-Recipient: rfc822;editor@site.example\n": "editor@site.example",
+		"Original-Recipient: rfc822; <editor@site.example>\n":                                                   "editor@site.example",
+	} {
+		if r := ClassifyRules(Parse(report(fields))); r.BounceRecipient != want || r.BounceKind != BounceHard {
+			t.Errorf("%q: recipient %q kind %q, want %q hard", fields, r.BounceRecipient, r.BounceKind, want)
+		}
+	}
+}
+
+// A text attachment whose Content-Disposition does not parse (an unquoted
+// file name with spaces) is still an attachment, not the reply's text.
+func TestParseAttachmentWithUnparsableDisposition(t *testing.T) {
+	raw := crlf("From: maria@site.example\nSubject: Re: x\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=o\n\n" +
+		"--o\nContent-Type: text/plain; charset=utf-8\n\nSounds good, see the list attached.\n" +
+		"--o\nContent-Type: text/plain; charset=utf-8; name=\"data.csv\"\nContent-Disposition: attachment; filename=my data 2026.csv\n\nemail,unsubscribe\n--o--\n")
+	m := Parse(raw)
+	if m.Text != "Sounds good, see the list attached." || m.Attachments != 1 {
+		t.Errorf("text %q with %d attachments; want the first part's text and one attachment", m.Text, m.Attachments)
+	}
+}

@@ -464,7 +464,14 @@ func (w *walker) walk(p *part, depth int, inReport bool) error {
 			}
 		}
 	}
-	disp, dparams, _ := p.h.ContentDisposition()
+	disp, dparams, err := p.h.ContentDisposition()
+	if err != nil {
+		// A value whose parameters do not parse (an unquoted file name
+		// with spaces, as some mailers write it) still says what the part
+		// is: go-message answers it whole.
+		t, _, _ := strings.Cut(disp, ";")
+		disp = strings.ToLower(strings.TrimSpace(t))
+	}
 	attachment := disp == "attachment" || (dparams["filename"] != "" && !strings.HasPrefix(mt, "text/"))
 	switch {
 	case mt == "message/delivery-status" || mt == "message/global-delivery-status":
