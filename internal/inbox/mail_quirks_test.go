@@ -105,3 +105,24 @@ func TestParseAttachmentWithUnparsableDisposition(t *testing.T) {
 		t.Errorf("text %q with %d attachments; want the first part's text and one attachment", m.Text, m.Attachments)
 	}
 }
+
+// Outlook's header block above the quoted message, in the languages it is
+// set to.
+func TestStripOutlookHeaderBlocks(t *testing.T) {
+	for lang, head := range map[string]string{
+		"es": "De: Dana <dana@agency.example>\nEnviado el: martes, 3 de marzo de 2026 10:12\nPara: Maria <maria@x.es>\nAsunto: Guest post",
+		"it": "Da: Dana <dana@agency.example>\nInviato: martedì 3 marzo 2026 10:12\nA: Maria <maria@x.it>\nOggetto: Guest post",
+		"pt": "De: Dana <dana@agency.example>\nEnviada em: terça-feira, 3 de março de 2026 10:12\nPara: Maria <maria@x.pt>\nAssunto: Guest post",
+		"de": "Von: Dana <dana@agency.example>\nGesendet: Dienstag, 3. März 2026 10:12\nAn: Maria <maria@x.de>\nBetreff: Guest post",
+		"fr": "De : Dana <dana@agency.example>\nEnvoyé : mardi 3 mars 2026 10:12\nÀ : Maria <maria@x.fr>\nObjet : Guest post",
+	} {
+		text := "Va bene, grazie.\n\n" + head + "\n\n" + quirkPitch
+		if got := StripQuoted(text); got != "Va bene, grazie." {
+			t.Errorf("%s: stripped to %q", lang, got)
+		}
+	}
+	// "Da:" in an answer of one's own is no header block.
+	if got := StripQuoted("Da: Maria, thanks.\nYes, send it."); got != "Da: Maria, thanks.\nYes, send it." {
+		t.Errorf("an answer starting with Da: stripped to %q", got)
+	}
+}

@@ -76,8 +76,9 @@ func onWrote(l string) bool {
 // An Outlook header block: "From:" followed within a few lines by "Sent:" or
 // "Date:", which marks the start of the quoted message.
 var (
-	outlookFrom = lineRuleOf(`(?i)^\s*\*?(from|von|de|van)\s*:\*?\s+\S`)
-	outlookNext = regexp.MustCompile(`(?i)^\s*\*?(sent|date|gesendet|envoyé|enviado|verzonden|to|subject)\s*:`)
+	outlookFrom = lineRuleOf(`(?i)^\s*\*?(from|von|de|van|da)\s*:\*?\s+\S`)
+	// English, German, French, Spanish, Portuguese, Dutch and Italian.
+	outlookNext = regexp.MustCompile(`(?i)^\s*\*?(sent|date|gesendet|envoyé|enviado|enviado el|enviada em|verzonden|inviato|data|to|an|à|para|aan|a|subject|betreff|objet|asunto|assunto|onderwerp|oggetto)\s*:`)
 	// "On Mon, 3 Mar 2025 at 10:02, Jane <jane@" + newline + "example.com> wrote:"
 	wroteTail = regexp.MustCompile(`(?i)\bwrote:?\s*$`)
 )
@@ -114,10 +115,10 @@ func startsOn(l string) bool {
 // historyHeads are the first two bytes, lower-cased, that a line matching
 // one of historyStart or outlookFrom can start with after its white space
 // ("On", "-----Original", "Begin", "____", "Le", "Am", "El", "Op", "Il",
-// "From", "Von", "De", "Van"); "*" (outlookFrom's "*From:*") is tested on
+// "From", "Von", "De", "Van", "Da"); "*" (outlookFrom's "*From:*") is tested on
 // its own. None of these letters folds to a non-ASCII rune (only k and s
 // do), so the test on bytes is exact.
-var historyHeads = []string{"on", "--", "be", "__", "le", "am", "el", "op", "il", "fr", "vo", "de", "va"}
+var historyHeads = []string{"on", "--", "be", "__", "le", "am", "el", "op", "il", "fr", "vo", "de", "va", "da"}
 
 // mayStartHistory is a necessary condition of isHistoryStart, cheap enough
 // for every line: all its patterns are anchored at the line's start.
@@ -179,7 +180,7 @@ func StripQuoted(text string) string {
 
 // historyHints are words one of which every history-start line contains
 // (lower-cased); lines without any skip the regexps.
-var historyHints = []string{"wrote", "original message", "forwarded", "reply message", "______", "écrit", "schrieb", "escribió", "schreef", "scritto", "from", "von", "de", "van"}
+var historyHints = []string{"wrote", "original message", "forwarded", "reply message", "______", "écrit", "schrieb", "escribió", "schreef", "scritto", "from", "von", "de", "van", "da"}
 
 func isHistoryStart(lines []string, i int) bool {
 	l := lines[i]
