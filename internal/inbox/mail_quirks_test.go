@@ -126,3 +126,20 @@ func TestStripOutlookHeaderBlocks(t *testing.T) {
 		t.Errorf("an answer starting with Da: stripped to %q", got)
 	}
 }
+
+// A message whose header does not parse is kept unparsed, and what is
+// classified is its body's own words: not the header, not the e-mail of
+// ours it quotes (whose unsubscribe line made an acceptance an
+// unsubscribe).
+func TestParseUnparsedMessageClassifiesItsOwnWords(t *testing.T) {
+	raw := crlf("Message-ID: <bad@site.example>\nFrom: maria@site.example\nSubject: Re: Guest post\nthis line is not a header\n" +
+		"In-Reply-To: <x.s0@agency.example>\n\nSounds good, send it over.\n\n" +
+		"On Tue, Mar 3, 2026 at 10:12 AM Dana <dana@agency.example> wrote:\n> Would you be interested in a guest post?\n> To unsubscribe, reply \"unsubscribe\".\n")
+	m := Parse(raw)
+	if m.Parsed || m.Reply != "Sounds good, send it over." || !strings.Contains(m.Text, "this line is not a header") {
+		t.Fatalf("parsed %v, reply %q, text %q", m.Parsed, m.Reply, m.Text)
+	}
+	if got := ClassifyRules(m).Tag; got != models.ReplyInterested {
+		t.Errorf("tag %s, want interested", got)
+	}
+}

@@ -163,7 +163,10 @@ func parse(raw []byte, inPlace bool) (*Message, error) {
 		m.ParseError = "header: " + err.Error()
 		salvageHeaders(m, raw)
 		m.Text = rawText(raw)
-		m.Reply = m.Text
+		// What is classified is the body (after the first blank line, if
+		// any) without its quoted history, as for any message: the header
+		// and the quoted e-mail of ours are not the sender's words.
+		m.Reply = StripQuoted(normalizeText(rawText(afterHeader(raw))))
 		m.setHash(raw)
 		return m, nil
 	}
@@ -379,6 +382,19 @@ func bodyOf(raw []byte) []byte {
 	}
 	if i := bytes.Index(raw, []byte("\n\n")); i >= 0 {
 		return raw[i+2:]
+	}
+	return raw
+}
+
+// afterHeader is what follows the first blank line of raw, or raw when it
+// has none.
+func afterHeader(raw []byte) []byte {
+	lf, crlf := bytes.Index(raw, []byte("\n\n")), bytes.Index(raw, []byte("\r\n\r\n"))
+	switch {
+	case crlf >= 0 && (lf < 0 || crlf < lf):
+		return raw[crlf+4:]
+	case lf >= 0:
+		return raw[lf+2:]
 	}
 	return raw
 }
