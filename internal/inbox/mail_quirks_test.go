@@ -143,3 +143,21 @@ func TestParseUnparsedMessageClassifiesItsOwnWords(t *testing.T) {
 		t.Errorf("tag %s, want interested", got)
 	}
 }
+
+// A reply with nothing of the sender's own above the quoted e-mail (one
+// that only carries an attachment, or only a signature) is not classified
+// from our quoted pitch: its "if you're not interested" would suppress
+// the lead.
+func TestClassifyNothingAboveTheQuote(t *testing.T) {
+	date := "On Tue, Mar 3, 2026 at 10:12 AM Dana <dana@agency.example> wrote:\n"
+	for name, text := range map[string]string{
+		"gmail quote":    "\n\n" + date + quirkQuote(quirkPitch),
+		"signature only": "-- \nMaria Rossi | Editor\n\n" + date + quirkQuote(quirkPitch),
+		"outlook block":  "\n\n________________________________\nFrom: Dana <dana@agency.example>\nSent: Tuesday, March 3, 2026 10:12 AM\nTo: Maria\nSubject: Guest post\n\n" + quirkPitch,
+	} {
+		m := &Message{Text: text, Reply: StripQuoted(text)}
+		if got := ClassifyRules(m); m.Reply != "" || got.Tag != models.ReplyNeutral {
+			t.Errorf("%s: reply %q classified %s, want nothing to classify (replied)", name, m.Reply, got.Tag)
+		}
+	}
+}

@@ -271,7 +271,14 @@ func TestStripQuoted(t *testing.T) {
 		{"bottom posted", "> Would you be interested?\n> Dana\n\nThat works for me.", "That works for me."},
 		{"bottom posted with attribution", "On Mon, Dana <d@x.com> wrote:\n> Interested?\n\nNot for us, sorry.", "Not for us, sorry."},
 		{"german", "Gerne!\n\nAm 04.03.2025 um 10:12 schrieb Dana <d@x.com>:\n> Interesse?", "Gerne!"},
-		{"all quoted", "> only a quote", "> only a quote"},
+		// Nothing of the sender's own: nothing to classify (the quote is
+		// our e-mail).
+		{"all quoted", "> only a quote", ""},
+		{"attribution and quote only", "\n\nOn Tue, Mar 3, 2026 at 10:12 AM Dana <d@x.com> wrote:\n> If you're not interested, say so.", ""},
+		{"signature only", "-- \nMaria Rossi | Editor\n\nOn Tue, Mar 3, 2026 at 10:12 AM Dana <d@x.com> wrote:\n> If you're not interested, say so.", ""},
+		{"outlook block only", "\n\n________________________________\nFrom: Dana <d@x.com>\nSent: Tuesday\nTo: me\nSubject: pitch\n\nIf you're not interested, say so.", ""},
+		{"mobile footer only", "Sent from my iPhone", ""},
+		{"answer between quoted lines", "On Mon, Dana <d@x.com> wrote:\n> Interested?\nYes, send it.\n> Dana", "Yes, send it."},
 	}
 	for _, tt := range tests {
 		if got := StripQuoted(tt.in); got != tt.want {

@@ -142,9 +142,12 @@ var (
 )
 
 // StripQuoted returns what the sender wrote now: text without the quoted
-// history of earlier messages, quoted lines and the signature. When that
-// would leave nothing (a reply made entirely inside the quote), it returns
-// the text without only the "> " lines, or the text itself.
+// history of earlier messages, quoted lines and the signature. When
+// nothing is written above the history, an answer below "> " quoting
+// (bottom-posted, or between the quoted lines) is kept; else it returns
+// "": the sender wrote nothing of their own (a reply carrying only an
+// attachment or a signature), and the history is our own e-mail, whose
+// words ("if you're not interested…") must not be taken for theirs.
 func StripQuoted(text string) string {
 	lines := strings.Split(text, "\n")
 	cut := len(lines)
@@ -163,8 +166,13 @@ func StripQuoted(text string) string {
 	if strings.TrimSpace(own) != "" {
 		return own
 	}
-	// Bottom-posted: the answer follows the quote. Drop quoted lines and
-	// attribution lines and keep the rest.
+	// Bottom-posted: the answer follows the "> " quote. Drop quoted lines
+	// and attribution lines and keep the rest. History that is not quoted
+	// line by line (an Outlook header block and the message under it) has
+	// no answer below it: all of it is history.
+	if !quotedBelow(lines[cut:]) {
+		return ""
+	}
 	var rest []string
 	for i, l := range lines {
 		if isHistoryStart(lines, i) {
@@ -172,10 +180,17 @@ func StripQuoted(text string) string {
 		}
 		rest = append(rest, l)
 	}
-	if own := keepOwn(rest); strings.TrimSpace(own) != "" {
-		return own
+	return keepOwn(rest)
+}
+
+// quotedBelow reports whether some line is quoted with ">".
+func quotedBelow(lines []string) bool {
+	for _, l := range lines {
+		if strings.HasPrefix(strings.TrimSpace(l), ">") {
+			return true
+		}
 	}
-	return strings.TrimSpace(text)
+	return false
 }
 
 // historyHints are words one of which every history-start line contains
