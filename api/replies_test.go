@@ -309,6 +309,37 @@ func TestSuppressionList(t *testing.T) {
 	})
 }
 
+// An address with a capital outside ASCII (RFC 6532) is suppressed and
+// unsuppressed like any other: SQLite's lower() folded ASCII only, so the
+// lead was not flagged, or stayed flagged (never dispatched) once its entry
+// was removed.
+func TestSuppressionNonASCIIAddress(t *testing.T) {
+	t.Parallel()
+	eachServer(t, func(t *testing.T, ts *testServer) {
+		owner := ts.newUser("owner@agency.example")
+		camp := owner.createCampaign("Umlaut")
+		flagged := func(l LeadOut) bool {
+			var got LeadOut
+			owner.do(http.MethodGet, "/campaigns/"+camp.ID+"/leads/"+l.ID, nil).expect(http.StatusOK).decode(&got)
+			return got.Suppressed
+		}
+		first := owner.addLead(camp.ID, map[string]any{"website_url": "https://u.example", "contact_email": "Ünal@u.example"})
+		owner.do(http.MethodPost, "/suppression", map[string]any{"value": "Ünal@u.example"}).expect(http.StatusCreated)
+		if !flagged(first) {
+			t.Fatal("a lead whose address the list holds is not flagged")
+		}
+		owner.do(http.MethodDelete, "/suppression/"+url.PathEscape("ünal@u.example"), nil).expect(http.StatusOK)
+		if flagged(first) {
+			t.Fatal("the lead is still flagged after its entry was removed: it would never be dispatched")
+		}
+		owner.do(http.MethodPost, "/suppression", map[string]any{"value": "ÉLODIE@u.example"}).expect(http.StatusCreated)
+		second := owner.addLead(camp.ID, map[string]any{"website_url": "https://v.example", "contact_email": "Élodie@u.example"})
+		if !second.Suppressed {
+			t.Fatal("a lead added after its entry is not flagged")
+		}
+	})
+}
+
 func testSigner(t *testing.T) *unsub.Signer {
 	t.Helper()
 	s, err := unsub.New([]byte(unsubTestSecret))
