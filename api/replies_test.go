@@ -6,14 +6,20 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
 
+	"gorm.io/gorm"
+
+	"github.com/backlinkoutreach/outreach/internal/inbox"
 	"github.com/backlinkoutreach/outreach/internal/store"
+	"github.com/backlinkoutreach/outreach/internal/storetest"
 	"github.com/backlinkoutreach/outreach/internal/unsub"
 	"github.com/backlinkoutreach/outreach/models"
+	"github.com/backlinkoutreach/outreach/workflows"
 )
 
 // rawPost sends body with the given Content-Type as the client.
@@ -450,6 +456,80 @@ func TestOneClickAfterRefusalSurvivesReclassification(t *testing.T) {
 			t.Fatal("the address that unsubscribed can be mailed again")
 		}
 	}, withUnsubSecret)
+}
+
+// signallingEngine is a recordingEngine that is also a ReplyEngine: it
+// records the reply signals it is given and fails them while down.
+type signallingEngine struct {
+	recordingEngine
+	down bool
+	sigs []workflows.ReplySignal
+}
+
+func (e *signallingEngine) PollReplies(context.Context) (workflows.ReplyPollResult, error) {
+	return workflows.ReplyPollResult{}, nil
+}
+
+func (e *signallingEngine) SignalLead(_ context.Context, _, _ string, sig workflows.ReplySignal) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.sigs = append(e.sigs, sig)
+	if e.down {
+		return errTemporalDown
+	}
+	return nil
+}
+
+func (e *signallingEngine) signals() []workflows.ReplySignal {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return slices.Clone(e.sigs)
+}
+
+// A one-click unsubscribe whose signal meets a Temporal outage is queued
+// and delivered by the next sweep of pending effects (the reply poll's
+// schedule), under the same id, retried while the outage lasts.
+func TestOneClickDuringOutageIsDeliveredLater(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *gorm.DB) {
+		eng := &signallingEngine{down: true}
+		ts := newTestServer(t, db, withUnsubSecret, withEngine(eng))
+		ctx := context.Background()
+		owner := ts.newUser("owner@agency.example")
+		camp := owner.createCampaign("Unsubscribe during an outage")
+		lead := owner.addLead(camp.ID, map[string]any{"website_url": "https://o.example", "contact_email": "ed@o.example"})
+		tok := testSigner(t).Token(unsub.Claims{UserID: owner.User.ID, CampaignID: camp.ID, LeadID: lead.ID, Email: "ed@o.example"})
+		ts.anonymous().rawPost("/u/"+tok, "application/x-www-form-urlencoded", []byte("List-Unsubscribe=One-Click")).expect(http.StatusOK)
+		sent := eng.signals()
+		if len(sent) != 1 || sent[0].Tag != models.ReplyUnsubscribe {
+			t.Fatalf("signals tried: %+v", sent)
+		}
+		fx := &inbox.Effects{DB: ts.DB, Notifier: eng}
+		// Still down: the try is recorded, the signal kept.
+		if st, err := fx.Deliver(ctx, 100); err == nil || st.Failed != 1 {
+			t.Fatalf("delivery during the outage: %+v, %v", st, err)
+		}
+		var queued []store.LeadSignal
+		if err := ts.DB.Find(&queued).Error; err != nil || len(queued) != 1 || queued[0].LeadID != lead.ID ||
+			queued[0].Tries != 1 || queued[0].LastError == "" {
+			t.Fatalf("queued signals: %+v %v", queued, err)
+		}
+		eng.mu.Lock()
+		eng.down = false
+		eng.mu.Unlock()
+		if st, err := fx.Deliver(ctx, 100); err != nil || st.Delivered != 1 {
+			t.Fatalf("delivery after the outage: %+v, %v", st, err)
+		}
+		all := eng.signals()
+		if last := all[len(all)-1]; last.ReplyID != sent[0].ReplyID || last.Tag != models.ReplyUnsubscribe {
+			t.Fatalf("delivered %+v, want the signal first tried (%s)", last, sent[0].ReplyID)
+		}
+		var left int64
+		ts.DB.Model(&store.LeadSignal{}).Count(&left)
+		if left != 0 {
+			t.Fatalf("%d signals left after delivery", left)
+		}
+	})
 }
 
 func TestAuditList(t *testing.T) {

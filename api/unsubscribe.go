@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"html/template"
 	"net/http"
@@ -157,9 +158,16 @@ func (s *Server) unsubscribeOneClick(c *gin.Context) {
 		return
 	}
 	if eng := s.replyEngine(); eng != nil && models.ValidID(cl.CampaignID) && models.ValidID(cl.LeadID) {
-		sig := workflows.ReplySignal{ReplyID: "unsubscribe-" + models.NewID(), Tag: models.ReplyUnsubscribe}
+		id := models.NewID()
+		sig := workflows.ReplySignal{ReplyID: models.ReplyUnsubscribe + "-" + id, Tag: models.ReplyUnsubscribe}
 		if err := eng.SignalLead(ctx, cl.CampaignID, cl.LeadID, sig); err != nil && !errors.Is(err, inbox.ErrNoWorkflow) {
-			s.log.WarnContext(ctx, "address suppressed; the lead workflow could not be told now", "lead_id", cl.LeadID, "error", err)
+			// Queued under the same id (a signal that did land is not
+			// applied twice): the reply poll's schedule delivers it.
+			s.log.WarnContext(ctx, "address suppressed; the lead workflow will be told later", "lead_id", cl.LeadID, "error", err)
+			if _, qerr := store.QueueLeadSignal(context.WithoutCancel(ctx), s.db, id, cl.CampaignID, cl.LeadID, models.ReplyUnsubscribe, s.now()); qerr != nil {
+				s.log.ErrorContext(ctx, "the unsubscribe signal could not be queued; the suppression still stops every send",
+					"lead_id", cl.LeadID, "error", qerr)
+			}
 		}
 	}
 	renderUnsubscribe(c, unsubscribeView{Email: maskEmail(cl.Email), Done: true})

@@ -43,14 +43,21 @@ type EffectStats struct {
 }
 
 // Deliver signals up to limit pending effects (only those of replyIDs when
-// given). A failure is recorded on the effect, which stays pending for the
-// next run; the error returned is the first failure, so callers that must
-// not lose an effect (an activity) can retry.
+// given; without, the signals queued apart from replies as well: a one-click
+// unsubscribe that met an outage). A failure is recorded on the effect,
+// which stays pending for the next run; the error returned is the first
+// failure, so callers that must not lose an effect (an activity) can retry.
 func (e *Effects) Deliver(ctx context.Context, limit int, replyIDs ...string) (EffectStats, error) {
 	var st EffectStats
 	pending, err := store.PendingEffects(ctx, e.DB, limit, replyIDs...)
 	if err != nil {
 		return st, err
+	}
+	var signals []store.LeadSignal
+	if len(replyIDs) == 0 && len(pending) < limit {
+		if signals, err = store.PendingLeadSignals(ctx, e.DB, limit-len(pending)); err != nil {
+			return st, err
+		}
 	}
 	conc := e.Concurrency
 	if conc <= 0 {
@@ -60,31 +67,41 @@ func (e *Effects) Deliver(ctx context.Context, limit int, replyIDs ...string) (E
 		mu       sync.Mutex
 		firstErr error
 	)
+	count := func(state string, sigErr error) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch state {
+		case store.EffectDelivered:
+			st.Delivered++
+		case store.EffectNoWorkflow:
+			st.NoWorkflow++
+		default:
+			st.Failed++
+			if firstErr == nil {
+				firstErr = sigErr
+			}
+		}
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(conc)
 	for _, pe := range pending {
 		g.Go(func() error {
 			state, sigErr := e.deliverOne(gctx, pe)
-			msg := ""
-			if sigErr != nil {
-				msg = sigErr.Error()
-			}
-			if err := store.FinishEffect(gctx, e.DB, pe.Effect, state, msg, e.now()); err != nil {
+			if err := store.FinishEffect(gctx, e.DB, pe.Effect, state, errText(sigErr), e.now()); err != nil {
 				return err
 			}
-			mu.Lock()
-			defer mu.Unlock()
-			switch state {
-			case store.EffectDelivered:
-				st.Delivered++
-			case store.EffectNoWorkflow:
-				st.NoWorkflow++
-			default:
-				st.Failed++
-				if firstErr == nil {
-					firstErr = sigErr
-				}
+			count(state, sigErr)
+			return nil
+		})
+	}
+	for _, ls := range signals {
+		g.Go(func() error {
+			sig := workflows.ReplySignal{ReplyID: ls.Tag + "-" + ls.ID, Tag: ls.Tag}
+			state, sigErr := e.signal(gctx, ls.CampaignID, ls.LeadID, sig)
+			if err := store.FinishLeadSignal(gctx, e.DB, ls, errText(sigErr), e.now()); err != nil {
+				return err
 			}
+			count(state, sigErr)
 			return nil
 		})
 	}
@@ -95,6 +112,13 @@ func (e *Effects) Deliver(ctx context.Context, limit int, replyIDs ...string) (E
 		return st, fmt.Errorf("deliver reply effects: %d failed: %w", st.Failed, firstErr)
 	}
 	return st, nil
+}
+
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
 }
 
 func (e *Effects) deliverOne(ctx context.Context, pe store.PendingEffect) (string, error) {
@@ -108,15 +132,20 @@ func (e *Effects) deliverOne(ctx context.Context, pe store.PendingEffect) (strin
 	if r.OOOUntil != nil {
 		sig.Until = r.OOOUntil.UTC()
 	}
-	err := e.Notifier.SignalLead(ctx, *r.CampaignID, *r.LeadID, sig)
+	return e.signal(ctx, *r.CampaignID, *r.LeadID, sig)
+}
+
+// signal delivers sig and answers the state it leaves the effect in.
+func (e *Effects) signal(ctx context.Context, campaignID, leadID string, sig workflows.ReplySignal) (string, error) {
+	err := e.Notifier.SignalLead(ctx, campaignID, leadID, sig)
 	switch {
 	case err == nil:
 		return store.EffectDelivered, nil
 	case errors.Is(err, ErrNoWorkflow):
-		e.log().InfoContext(ctx, "reply for a lead whose workflow has finished", "reply_id", r.ID, "lead_id", *r.LeadID)
+		e.log().InfoContext(ctx, "signal for a lead whose workflow has finished", "signal", sig.ReplyID, "lead_id", leadID)
 		return store.EffectNoWorkflow, nil
 	default:
-		e.log().WarnContext(ctx, "reply signal failed; will retry", "reply_id", r.ID, "error", err)
+		e.log().WarnContext(ctx, "lead signal failed; will retry", "signal", sig.ReplyID, "error", err)
 		return store.EffectPending, err
 	}
 }
