@@ -17,12 +17,21 @@ import (
 // "in the office" it is the first day back; after "until", "through" or as
 // the end of a range it is the last day away, so the sender is back the day
 // after; after "from" alone it is the first day away and is ignored.
+//
+// A weekday next to an explicit date ("Thursday the 12th", "Monday 16/03",
+// "16/03 (Monday)") is that date, not a date of its own: the explicit day
+// decides, and the weekday only chooses between the readings the day
+// allows (03/04 is 3 April or 4 March; the 3rd is this month's or the
+// next), so a weekday that contradicts the date never moves it.
 
 const (
 	monthPat = `(jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?`
 	wdPat    = `(?:mon|tue|tues|wed|thu|thur|thurs|fri|sat|sun)(?:day|sday|nesday|rsday|urday)?\.?`
 	dayPat   = `(\d{1,2})(?:st|nd|rd|th)?`
-	yearPat  = `(?:,?\s+('?\d{4}|'\d{2}))?`
+	// wdFull is a weekday written out: the forms a bare weekday date and a
+	// weekday beside a day of the month are read in.
+	wdFull  = `(monday|tuesday|wednesday|thursday|friday|saturday|sunday)`
+	yearPat = `(?:,?\s+('?\d{4}|'\d{2}))?`
 )
 
 type dateRule struct {
@@ -30,26 +39,35 @@ type dateRule struct {
 	range_ bool
 	// kind, when set, fixes the date's meaning whatever words precede it.
 	kind cueKind
+	// explicit marks a date that names its day: a weekday beside it is
+	// the same date (weekday marks the bare weekday rule).
+	explicit, weekday bool
 	// resolve turns the submatches into a date (at midnight, ref's zone).
 	resolve func(m []string, ref time.Time) (time.Time, bool)
+	// readings, when set, are the dates the submatches may mean, resolve's
+	// first: a weekday beside the date chooses among them.
+	readings func(m []string, ref time.Time) []time.Time
 }
 
 var dateRules = []dateRule{
 	// 3-10 March, 3rd to 10th of March 2026: the end of the range counts.
 	{
 		re: rule(`\b` + dayPat + `\s*(?:-|–|—|to|until|till)\s*` + dayPat + `\s+(?:of\s+)?` + monthPat + yearPat + `\b`), range_: true,
-		resolve: func(m []string, ref time.Time) (time.Time, bool) { return dayMonth(m[2], m[3], m[4], ref) },
+		explicit: true,
+		resolve:  func(m []string, ref time.Time) (time.Time, bool) { return dayMonth(m[2], m[3], m[4], ref) },
 	},
 	// March 3-10, 2026.
 	{
 		re: rule(`\b` + monthPat + `\s+` + dayPat + `\s*(?:-|–|—)\s*` + dayPat + yearPat + `\b`), range_: true,
-		resolve: func(m []string, ref time.Time) (time.Time, bool) { return dayMonth(m[3], m[1], m[4], ref) },
+		explicit: true,
+		resolve:  func(m []string, ref time.Time) (time.Time, bool) { return dayMonth(m[3], m[1], m[4], ref) },
 	},
 	// 2026-03-10.
 	{
 		// "-" and digits are in most texts: every match has a digit on each
 		// side of a "-".
-		re: ruleAlso(`\b(\d{4})-(\d{1,2})-(\d{1,2})\b`, digitsBefore(digitsAfter("-")...)...),
+		re:       ruleAlso(`\b(\d{4})-(\d{1,2})-(\d{1,2})\b`, digitsBefore(digitsAfter("-")...)...),
+		explicit: true,
 		resolve: func(m []string, ref time.Time) (time.Time, bool) {
 			y, _ := strconv.Atoi(m[1])
 			mo, _ := strconv.Atoi(m[2])
@@ -59,24 +77,28 @@ var dateRules = []dateRule{
 	},
 	// (Monday,) 10(th) (of) March (2026).
 	{
-		re:      rule(`\b(?:` + wdPat + `,?\s+)?(?:the\s+)?` + dayPat + `\s+(?:of\s+)?` + monthPat + yearPat + `\b`),
-		resolve: func(m []string, ref time.Time) (time.Time, bool) { return dayMonth(m[1], m[2], m[3], ref) },
+		re:       rule(`\b(?:` + wdPat + `,?\s+)?(?:the\s+)?` + dayPat + `\s+(?:of\s+)?` + monthPat + yearPat + `\b`),
+		explicit: true,
+		resolve:  func(m []string, ref time.Time) (time.Time, bool) { return dayMonth(m[1], m[2], m[3], ref) },
 	},
 	// (Monday,) March 10(th)(, 2026).
 	{
-		re:      rule(`\b(?:` + wdPat + `,?\s+)?` + monthPat + `\s+(?:the\s+)?` + dayPat + `\b` + yearPat),
-		resolve: func(m []string, ref time.Time) (time.Time, bool) { return dayMonth(m[2], m[1], m[3], ref) },
+		re:       rule(`\b(?:` + wdPat + `,?\s+)?` + monthPat + `\s+(?:the\s+)?` + dayPat + `\b` + yearPat),
+		explicit: true,
+		resolve:  func(m []string, ref time.Time) (time.Time, bool) { return dayMonth(m[2], m[1], m[3], ref) },
 	},
 	// 10/03/2026, 10.03.2026, 10/03, 10.03. (day and month order decided by
 	// which reading is valid and nearest after the message).
 	{
-		re: rule(`\b(\d{1,2})([/.])(\d{1,2})(?:[/.](\d{4}|\d{2})\b|(\.))?`),
+		re:       rule(`\b(\d{1,2})([/.])(\d{1,2})(?:[/.](\d{4}|\d{2})\b|(\.))?`),
+		explicit: true,
 		resolve: func(m []string, ref time.Time) (time.Time, bool) {
-			if m[2] == "." && m[4] == "" && m[5] == "" {
-				return time.Time{}, false // "9.30" is a time, not a date
+			if r := numericReadings(m, ref); len(r) > 0 {
+				return r[0], true
 			}
-			return numericDate(m[1], m[3], m[4], ref)
+			return time.Time{}, false
 		},
+		readings: numericReadings,
 	},
 	{
 		re:      rule(`\btomorrow\b`),
@@ -112,9 +134,32 @@ var dateRules = []dateRule{
 			return nextWeekday(ref, time.Friday), true
 		},
 	},
+	// Thursday (the) 12th, Monday 16: a day of the month, the weekday
+	// choosing this month's or the next's. Not a weekday and a time
+	// ("Monday 10 am", "Friday 10.30", "Monday 9 to 5").
+	{
+		re:       rule(`\b` + wdFull + `,?\s+(?:the\s+)?(\d{1,2})(?:st|nd|rd|th)?\b(\s*(?:[ap]\.?m\b|noon\b|o'?clock\b|hrs?\b|h\b|(?:-|–|—|to)\s*\d)|[.:/]\d)?`),
+		explicit: true,
+		resolve: func(m []string, ref time.Time) (time.Time, bool) {
+			if m[3] != "" {
+				return time.Time{}, false
+			}
+			r := dayOfMonthReadings(m[2], ref)
+			for _, t := range r {
+				if t.Weekday() == weekdays[m[1]] {
+					return t, true
+				}
+			}
+			if len(r) > 0 {
+				return r[0], true
+			}
+			return time.Time{}, false
+		},
+	},
 	// (next) Monday: the first such day after the message.
 	{
-		re: rule(`\b(?:next\s+)?(monday|tuesday|wednesday|thursday|friday|saturday|sunday)\b`),
+		re:      rule(`\b(?:next\s+)?` + wdFull + `\b`),
+		weekday: true,
 		resolve: func(m []string, ref time.Time) (time.Time, bool) {
 			return nextWeekday(ref, weekdays[m[1]]), true
 		},
@@ -139,16 +184,15 @@ var dateRules = []dateRule{
 	{
 		// "the" and "th" are in most texts: every match also has a digit
 		// right before its suffix.
-		re: ruleAlso(`\bthe\s+(\d{1,2})(?:st|nd|rd|th)\b`, digitsBefore("st", "nd", "rd", "th")...),
+		re:       ruleAlso(`\bthe\s+(\d{1,2})(?:st|nd|rd|th)\b`, digitsBefore("st", "nd", "rd", "th")...),
+		explicit: true,
 		resolve: func(m []string, ref time.Time) (time.Time, bool) {
-			d, _ := strconv.Atoi(m[1])
-			r := midnight(ref)
-			t, ok := validDate(r.Year(), int(r.Month()), d, ref)
-			if ok && t.Before(r) {
-				t, ok = validDate(r.Year(), int(r.Month())+1, d, ref)
+			if r := dayOfMonthReadings(m[1], ref); len(r) > 0 {
+				return r[0], true
 			}
-			return t, ok
+			return time.Time{}, false
 		},
+		readings: func(m []string, ref time.Time) []time.Time { return dayOfMonthReadings(m[1], ref) },
 	},
 }
 
@@ -180,6 +224,10 @@ type found struct {
 	start, end int
 	date       time.Time
 	kind       cueKind
+	// explicit and weekday are the rule's; readings the date's other
+	// possible meanings.
+	explicit, weekday bool
+	readings          []time.Time
 }
 
 // ReturnDate finds when an out-of-office sender is back, reading text
@@ -205,7 +253,10 @@ func ReturnDate(text string, ref time.Time) (time.Time, bool) {
 			if !ok {
 				continue
 			}
-			f := found{start: ix[0], end: ix[1], date: d}
+			f := found{start: ix[0], end: ix[1], date: d, explicit: r.explicit, weekday: r.weekday}
+			if r.readings != nil {
+				f.readings = r.readings(m, ref)
+			}
 			switch {
 			case r.kind != cueNone:
 				f.kind = r.kind
@@ -216,6 +267,7 @@ func ReturnDate(text string, ref time.Time) (time.Time, bool) {
 		}
 	}
 	sort.Slice(all, func(i, j int) bool { return all[i].start < all[j].start })
+	all = joinWeekdays(lower, all)
 	for i := range all {
 		if all[i].kind != cueNone {
 			continue
@@ -245,6 +297,45 @@ func ReturnDate(text string, ref time.Time) (time.Time, bool) {
 		}
 	}
 	return best, bestRank > 0
+}
+
+// joinWeekdays makes a bare weekday right before or after an explicit date
+// (only spaces, a comma or a parenthesis between) part of that date: the
+// date takes the weekday's place in the text, so the words before the
+// weekday are its cue, and the reading of the date that falls on the
+// weekday, if any. A weekday between two dates goes with the one after it.
+func joinWeekdays(lower string, all []found) []found {
+	out := all[:0]
+	for i := 0; i < len(all); i++ {
+		f := all[i]
+		if f.weekday {
+			var d *found
+			switch {
+			case i+1 < len(all) && all[i+1].explicit && joins(lower[f.end:all[i+1].start]):
+				d = &all[i+1]
+			case len(out) > 0 && out[len(out)-1].explicit && out[len(out)-1].end <= f.start && joins(lower[out[len(out)-1].end:f.start]):
+				d = &out[len(out)-1]
+			}
+			if d != nil {
+				for _, t := range d.readings {
+					if t.Weekday() == f.date.Weekday() {
+						d.date = t
+						break
+					}
+				}
+				d.start, d.end = min(d.start, f.start), max(d.end, f.end)
+				continue
+			}
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+// joins reports whether the text between a weekday and a date makes them
+// one: nothing but spaces, commas and parentheses.
+func joins(between string) bool {
+	return strings.Trim(between, " ,()") == ""
 }
 
 // cueFor reads the words just before date i.
@@ -387,14 +478,24 @@ func parseYear(s string) int {
 	return y
 }
 
-// numericDate reads a/b(/y): day-month and month-day readings are both
-// tried, and the valid one nearest on or after the message wins.
-func numericDate(aS, bS, yS string, ref time.Time) (time.Time, bool) {
+// numericReadings reads the submatches of the numeric rule, a/b(/y): the
+// valid dates not before the message, nearest first.
+func numericReadings(m []string, ref time.Time) []time.Time {
+	if m[2] == "." && m[4] == "" && m[5] == "" {
+		return nil // "9.30" is a time, not a date
+	}
+	return numericDates(m[1], m[3], m[4], ref)
+}
+
+// numericDates reads a/b(/y): day-month and month-day readings are both
+// tried, and the valid ones on or after the message are answered, nearest
+// first.
+func numericDates(aS, bS, yS string, ref time.Time) []time.Time {
 	a, _ := strconv.Atoi(aS)
 	b, _ := strconv.Atoi(bS)
 	y := parseYear(yS)
 	floor := midnight(ref).AddDate(0, 0, -2)
-	var best time.Time
+	var out []time.Time
 	for _, c := range [][2]int{{a, b}, {b, a}} {
 		var t time.Time
 		var ok bool
@@ -403,12 +504,32 @@ func numericDate(aS, bS, yS string, ref time.Time) (time.Time, bool) {
 		} else {
 			t, ok = nearestYear(c[1], c[0], ref)
 		}
-		if !ok || t.Before(floor) {
+		if !ok || t.Before(floor) || len(out) > 0 && t.Equal(out[0]) {
 			continue
 		}
-		if best.IsZero() || t.Before(best) {
-			best = t
-		}
+		out = append(out, t)
 	}
-	return best, !best.IsZero()
+	sort.Slice(out, func(i, j int) bool { return out[i].Before(out[j]) })
+	return out
+}
+
+// dayOfMonthReadings reads a day of the month ("the 12th"): this month's,
+// or the next's when it is past, then the one a month later.
+func dayOfMonthReadings(dS string, ref time.Time) []time.Time {
+	d, _ := strconv.Atoi(dS)
+	r := midnight(ref)
+	t, ok := validDate(r.Year(), int(r.Month()), d, ref)
+	mo := int(r.Month())
+	if ok && t.Before(r) {
+		mo++
+		t, ok = validDate(r.Year(), mo, d, ref)
+	}
+	if !ok {
+		return nil
+	}
+	out := []time.Time{t}
+	if t2, ok := validDate(r.Year(), mo+1, d, ref); ok {
+		out = append(out, t2)
+	}
+	return out
 }

@@ -370,3 +370,60 @@ func TestClassifyHeaderSignals(t *testing.T) {
 		t.Errorf("until = %v, want 2025-03-18", r.Until)
 	}
 }
+
+// oooRef is Monday 2 March 2026, 09:00 UTC: the reference time of the
+// return-date cases below.
+var oooRef = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+
+type returnDateCase struct {
+	text string
+	want string // YYYY-MM-DD, "" for none
+}
+
+func checkReturnDates(t *testing.T, tests []returnDateCase) {
+	t.Helper()
+	for _, tt := range tests {
+		s := ""
+		if got, ok := ReturnDate(tt.text, oooRef); ok {
+			s = got.Format("2006-01-02")
+		}
+		if s != tt.want {
+			t.Errorf("ReturnDate(%q) = %q, want %q", tt.text, s, tt.want)
+		}
+	}
+}
+
+// A weekday next to an explicit date names that date: the explicit day
+// decides, the weekday only chooses between the readings the day allows.
+func TestReturnDateWeekdayWithDate(t *testing.T) {
+	t.Parallel()
+	checkReturnDates(t, []returnDateCase{
+		{"I'm out of the office until Thursday the 12th.", "2026-03-13"},
+		{"I am away until Monday 16/03.", "2026-03-17"},
+		{"I am away until Monday 16.03.", "2026-03-17"},
+		{"Away until Monday, 2026-03-16.", "2026-03-17"},
+		{"I'm back Thursday 12th.", "2026-03-12"},
+		{"Back on Thursday the 12th.", "2026-03-12"},
+		{"Out until Monday 16.", "2026-03-17"},
+		{"Returning next Monday 16/03.", "2026-03-16"},
+		{"Back on 16/03 (Monday).", "2026-03-16"},
+		{"Away until the 12th (Thursday).", "2026-03-13"},
+		{"Away until 12 March, Thursday.", "2026-03-13"},
+		{"I'm away Monday 16/03 to Friday 20/03.", "2026-03-21"},
+		// A weekday that contradicts the date does not move it.
+		{"Away until Friday 12 March.", "2026-03-13"},
+		{"I'm away until Wednesday the 12th.", "2026-03-13"},
+		{"Away until Friday 12/03.", "2026-03-13"},
+		// The weekday chooses between the readings of an ambiguous date.
+		{"Back Friday 03/04.", "2026-04-03"},
+		{"Back Wednesday 03/04.", "2026-03-04"},
+		{"Back 03/04.", "2026-03-04"},
+		{"Back Friday the 3rd.", "2026-04-03"},
+		// A weekday with a time, or a number that is no day, is the weekday.
+		{"Back Monday 10 am.", "2026-03-09"},
+		{"Away until Friday 3 pm.", "2026-03-07"},
+		{"Back Monday 9 to 5 as usual.", "2026-03-09"},
+		{"Back Monday 10:30.", "2026-03-09"},
+		{"Away until Friday. 12 colleagues can help meanwhile.", "2026-03-07"},
+	})
+}
