@@ -47,6 +47,8 @@ type dateRule struct {
 	// readings, when set, are the dates the submatches may mean, resolve's
 	// first: a weekday beside the date chooses among them.
 	readings func(m []string, ref time.Time) []time.Time
+	// reject, when set, turns down a match by the text around it.
+	reject func(lower string, start, end int, m []string) bool
 }
 
 var dateRules = []dateRule{
@@ -88,7 +90,9 @@ var dateRules = []dateRule{
 		resolve:  func(m []string, ref time.Time) (time.Time, bool) { return dayMonth(m[2], m[1], m[3], ref) },
 	},
 	// 10/03/2026, 10.03.2026, 10/03, 10.03. (day and month order decided by
-	// which reading is valid and nearest after the message).
+	// which reading is valid and nearest after the message; with dots and
+	// no year, day first). Not a time ("9.30", "at 9.10.", "8.30."), nor
+	// two numbers of a longer run ("5.1.1", "10.0.0.1", "v1.2.3").
 	{
 		re:       rule(`\b(\d{1,2})([/.])(\d{1,2})(?:[/.](\d{4}|\d{2})\b|(\.))?`),
 		explicit: true,
@@ -99,6 +103,9 @@ var dateRules = []dateRule{
 			return time.Time{}, false
 		},
 		readings: numericReadings,
+		reject: func(lower string, start, end int, m []string) bool {
+			return inNumberRun(lower, start, end) || m[2] == "." && m[4] == "" && timeWordBefore(lower[:start])
+		},
 	},
 	{
 		re:      rule(`\btomorrow\b`),
@@ -249,6 +256,9 @@ func ReturnDate(text string, ref time.Time) (time.Time, bool) {
 				continue
 			}
 			m := submatches(lower, ix)
+			if r.reject != nil && r.reject(lower, ix[0], ix[1], m) {
+				continue
+			}
 			d, ok := r.resolve(m, ref)
 			if !ok {
 				continue
@@ -479,24 +489,63 @@ func parseYear(s string) int {
 }
 
 // numericReadings reads the submatches of the numeric rule, a/b(/y): the
-// valid dates not before the message, nearest first.
+// valid dates not before the message, nearest first. A day and month
+// written with dots and no year are European, day first: "8.30." at the
+// end of a sentence is a time, not 30 August.
 func numericReadings(m []string, ref time.Time) []time.Time {
-	if m[2] == "." && m[4] == "" && m[5] == "" {
-		return nil // "9.30" is a time, not a date
+	if m[2] == "." && m[4] == "" {
+		if m[5] == "" {
+			return nil // "9.30" is a time, not a date
+		}
+		return numericDates(m[1], m[3], "", true, ref)
 	}
-	return numericDates(m[1], m[3], m[4], ref)
+	return numericDates(m[1], m[3], m[4], false, ref)
+}
+
+// inNumberRun reports whether text[start:end] is part of a longer run of
+// numbers joined by dots or slashes: a digit and a dot or slash right
+// before it, or a digit right after it, or after the dot or slash that
+// follows it.
+func inNumberRun(text string, start, end int) bool {
+	if start >= 2 && (text[start-1] == '.' || text[start-1] == '/') && isDigit(text[start-2]) {
+		return true
+	}
+	if end < len(text) && (text[end] == '.' || text[end] == '/') {
+		end++
+	}
+	return end < len(text) && isDigit(text[end])
+}
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+
+// timeWordBefore reports whether the text before a number ends in a word
+// that puts a time after it ("at 9.10.", "@ 11.11.", "around 10.15.").
+func timeWordBefore(before string) bool {
+	w := strings.TrimRight(before[max(0, len(before)-20):], " ")
+	if strings.HasSuffix(w, "@") {
+		return true
+	}
+	switch w[strings.LastIndexAny(w, " ,;:()\n")+1:] {
+	case "at", "around", "about", "approx", "approx.", "approximately", "ca", "ca.":
+		return true
+	}
+	return false
 }
 
 // numericDates reads a/b(/y): day-month and month-day readings are both
-// tried, and the valid ones on or after the message are answered, nearest
-// first.
-func numericDates(aS, bS, yS string, ref time.Time) []time.Time {
+// tried (day-month only when dayFirst), and the valid ones on or after the
+// message are answered, nearest first.
+func numericDates(aS, bS, yS string, dayFirst bool, ref time.Time) []time.Time {
 	a, _ := strconv.Atoi(aS)
 	b, _ := strconv.Atoi(bS)
 	y := parseYear(yS)
 	floor := midnight(ref).AddDate(0, 0, -2)
 	var out []time.Time
-	for _, c := range [][2]int{{a, b}, {b, a}} {
+	orders := [][2]int{{a, b}, {b, a}}
+	if dayFirst {
+		orders = orders[:1]
+	}
+	for _, c := range orders {
 		var t time.Time
 		var ok bool
 		if y > 0 {

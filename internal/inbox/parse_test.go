@@ -427,3 +427,52 @@ func TestReturnDateWeekdayWithDate(t *testing.T) {
 		{"Away until Friday. 12 colleagues can help meanwhile.", "2026-03-07"},
 	})
 }
+
+// A time is not a date, with or without the full stop that ends its
+// sentence; a day and month written with dots still are.
+func TestReturnDateTimesAreNotDates(t *testing.T) {
+	t.Parallel()
+	checkReturnDates(t, []returnDateCase{
+		{"I'm on leave until Friday. I will be back in the office at 8.30.", "2026-03-07"},
+		{"I'm on leave until Friday. I will be back in the office at 8.30", "2026-03-07"},
+		{"Back Monday at 9.30.", "2026-03-09"},
+		{"Back Monday 10.30.", "2026-03-09"},
+		{"Back on Monday, from 8.30.", "2026-03-09"},
+		{"Back Monday 8.30am.", "2026-03-09"},
+		{"Back Monday, 8.30 a.m.", "2026-03-09"},
+		{"Away until Friday, back at 14.00.", "2026-03-07"},
+		{"Back Tuesday at 9.10.", "2026-03-03"},
+		{"Back Monday @ 11.11.", "2026-03-09"},
+		{"Away until Friday, reachable again around 10.15.", "2026-03-07"},
+		{"I'm out. Office hours: 8.30. to 17.00.", ""},
+		{"I'm out. I'll be back in the office at 11.11.", ""},
+		{"I'm out, returning at 9.10.", ""},
+		{"Away today, back around 10.12.", ""},
+		// Dates in European style.
+		{"Back on 16.03.", "2026-03-16"},
+		{"Away until 3.4.", "2026-04-04"},
+		{"Away until 20.3.", "2026-03-21"},
+		{"Back on 16.03.2026 at 8.30.", "2026-03-16"},
+		{"I return on 1.4. at 8.30.", "2026-04-01"},
+		{"Back 5.03. from 8.30.", "2026-03-05"},
+	})
+}
+
+// Two numbers of a longer run joined by dots or slashes are not a date:
+// SMTP status codes, versions, addresses, "24/7/365".
+func TestReturnDateNumberRuns(t *testing.T) {
+	t.Parallel()
+	checkReturnDates(t, []returnDateCase{
+		{"550 5.1.1 user unknown; back on 16 March? no.", "2026-03-16"},
+		{"Delivery failed: 550 5.1.1 user unknown.", ""},
+		{"Delay: 451 4.7.1 greylisted, please try again later.", ""},
+		{"We run v1.2.3 now.", ""},
+		{"Server 10.0.0.1 is down.", ""},
+		{"Pages 1/2/3.", ""},
+		{"Our support runs 24/7/365.", ""},
+		{"Support: 365/24/7.", ""},
+		{"Back on 24/7/2026.", "2026-07-24"},
+		{"Away until 12/3/26.", "2026-03-13"},
+		{"Back on 16.03.2026.", "2026-03-16"},
+	})
+}
