@@ -92,7 +92,8 @@ var dateRules = []dateRule{
 	// 10/03/2026, 10.03.2026, 10/03, 10.03. (day and month order decided by
 	// which reading is valid and nearest after the message; with dots and
 	// no year, day first). Not a time ("9.30", "at 9.10.", "8.30."), nor
-	// two numbers of a longer run ("5.1.1", "10.0.0.1", "v1.2.3").
+	// two numbers of a longer run ("5.1.1", "10.0.0.1", "v1.2.3"), nor
+	// "24/7": round the clock, never 24 July ("24/07" and "24/7/2026" are).
 	{
 		re:       rule(`\b(\d{1,2})([/.])(\d{1,2})(?:[/.](\d{4}|\d{2})\b|(\.))?`),
 		explicit: true,
@@ -104,6 +105,9 @@ var dateRules = []dateRule{
 		},
 		readings: numericReadings,
 		reject: func(lower string, start, end int, m []string) bool {
+			if m[4] == "" && m[2] == "/" && m[1] == "24" && m[3] == "7" {
+				return true
+			}
 			return inNumberRun(lower, start, end) || m[2] == "." && m[4] == "" && timeWordBefore(lower[:start])
 		},
 	},

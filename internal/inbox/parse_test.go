@@ -476,3 +476,18 @@ func TestReturnDateNumberRuns(t *testing.T) {
 		{"Back on 16.03.2026.", "2026-03-16"},
 	})
 }
+
+// "24/7" is never a date.
+func TestReturnDateIdioms(t *testing.T) {
+	t.Parallel()
+	checkReturnDates(t, []returnDateCase{
+		{"I'm away.\n\nAutomatic reply: Your 24/7 support article", ""},
+		{"We offer 24/7 support.", ""},
+		{"Our 24/7 team will help; I'm back on 16 March.", "2026-03-16"},
+		{"Away until Friday; our 24/7 desk can help.", "2026-03-07"},
+		{"Support (24/7): call us.", ""},
+		{"Back on 24/07.", "2026-07-24"},
+		{"Back on 24/7/26.", "2026-07-24"},
+		{"Back on 24.7.", "2026-07-24"},
+	})
+}
