@@ -103,8 +103,7 @@ func classifyRules(m *Message) Result {
 
 func oooResult(m *Message, rule string) Result {
 	r := Result{Tag: models.ReplyOutOfOffice, By: "rules", Rule: rule}
-	ref := m.Date
-	if t, ok := ReturnDate(m.Reply+"\n\n"+m.Subject, ref); ok {
+	if t, ok := MessageReturnDate(m); ok {
 		r.Until = &t
 	}
 	return r

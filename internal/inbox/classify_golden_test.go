@@ -51,8 +51,9 @@ type goldenCase struct {
 	Strip string `json:"strip"`
 	// Class is ClassifyRules of the message.
 	Class *goldenResult `json:"classify,omitempty"`
-	// ReturnDate is ReturnDate(Reply+"\n\n"+Subject, Date), or of the
-	// synthetic text at several reference times.
+	// ReturnDate is MessageReturnDate of the message (reply, then
+	// subject), or ReturnDate of the synthetic text at several reference
+	// times.
 	ReturnDate []string `json:"return_date,omitempty"`
 	// TextClass classifies the message as if nothing had been stripped
 	// (Reply = Text), which runs the phrase rules over quoted history too.
@@ -92,6 +93,13 @@ var goldenRefs = []time.Time{
 	time.Date(2025, 3, 12, 9, 0, 0, 0, time.FixedZone("EDT", -4*3600)),
 	time.Date(2025, 12, 19, 8, 0, 0, 0, time.UTC),
 	time.Date(2026, 2, 27, 23, 30, 0, 0, time.FixedZone("LINT", 14*3600)),
+}
+
+func messageReturnDate(m *Message) []string {
+	if t, ok := MessageReturnDate(m); ok {
+		return []string{goldenTime(t)}
+	}
+	return []string{"none"}
 }
 
 func returnDates(text string, refs ...time.Time) []string {
@@ -166,7 +174,7 @@ func classifyGoldenCases(t *testing.T) []goldenCase {
 				Reply:      goldenText(m.Reply),
 				Strip:      goldenText(StripQuoted(m.Text)),
 				Class:      goldenOf(ClassifyRules(m)),
-				ReturnDate: returnDates(m.Reply+"\n\n"+m.Subject, m.Date),
+				ReturnDate: messageReturnDate(m),
 				TextClass:  goldenOf(ClassifyRules(&tm)),
 				TextDate:   returnDates(m.Text, goldenRefs...),
 				UpperStrip: goldenText(StripQuoted(strings.ToUpper(m.Text))),

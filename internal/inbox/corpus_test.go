@@ -133,7 +133,7 @@ func evaluate(t *testing.T, dir string, labels []label) (acc, dateAcc, kindAcc f
 		if l.Tag == models.ReplyOutOfOffice && l.Until != nil {
 			dates++
 			got := ""
-			if res, ok := ReturnDate(m.Reply+"\n\n"+m.Subject, m.Date); ok {
+			if res, ok := MessageReturnDate(m); ok {
 				got = res.Format("2006-01-02")
 			}
 			if got == *l.Until {

@@ -180,7 +180,7 @@ func (l *LLM) ask(ctx context.Context, m *Message) (Result, error) {
 			}
 		}
 		if r.Until == nil {
-			if t, ok := ReturnDate(m.Reply+"\n\n"+m.Subject, m.Date); ok {
+			if t, ok := MessageReturnDate(m); ok {
 				r.Until = &t
 			}
 		}

@@ -241,10 +241,29 @@ type found struct {
 	readings          []time.Time
 }
 
+// MessageReturnDate is the return date of an out-of-office reply: its
+// reply text, then its subject. A date in the subject counts only when a
+// word there says what it is ("Out of office until 16 March", "back on
+// 23/3", a range): an automatic reply's subject is most often ours quoted
+// ("Automatic reply: Your 12/11 post"), whose dates and numbers are not
+// the sender's. A date in the reply wins over one of the subject with the
+// same kind of cue.
+func MessageReturnDate(m *Message) (time.Time, bool) {
+	text := m.Reply + "\n\n" + m.Subject
+	return returnDate(text, len(normalizePhrases(m.Reply+"\n\n")), m.Date)
+}
+
 // ReturnDate finds when an out-of-office sender is back, reading text
 // written at ref. It answers the first moment they are back (midnight in
 // ref's zone), and false when the text states no usable date.
 func ReturnDate(text string, ref time.Time) (time.Time, bool) {
+	return returnDate(text, -1, ref)
+}
+
+// returnDate is ReturnDate of a text whose normalized form holds a
+// subject from subjectAt on (none when subjectAt < 0): a date there with
+// no cue is not used.
+func returnDate(text string, subjectAt int, ref time.Time) (time.Time, bool) {
 	if ref.IsZero() {
 		return time.Time{}, false
 	}
@@ -299,6 +318,9 @@ func ReturnDate(text string, ref time.Time) (time.Time, bool) {
 		case cueUntil:
 			until, rank = f.date.AddDate(0, 0, 1), 3
 		case cueNone:
+			if subjectAt >= 0 && f.start >= subjectAt {
+				continue
+			}
 			until, rank = f.date.AddDate(0, 0, 1), 1
 		default:
 			continue

@@ -491,3 +491,40 @@ func TestReturnDateIdioms(t *testing.T) {
 		{"Back on 24.7.", "2026-07-24"},
 	})
 }
+
+// Dates in the subject, most often our own subject quoted by the
+// automatic reply, count only when a word there says what they are.
+func TestMessageReturnDateSubject(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ reply, subject, want string }{
+		{"I'm out of the office.", "Automatic reply: Your 24/7 support article", ""},
+		{"I'm out of the office.", "Automatic reply: Your 12/11 post", ""},
+		{"I'm out of the office.", "Re: our March 10 webinar", ""},
+		{"I'm out of the office.", "Out of office until 16 March", "2026-03-17"},
+		{"I'm out of the office.", "Out of office 16/03 - 20/03", "2026-03-21"},
+		{"I'm out of the office.", "Back on 23/3", "2026-03-23"},
+		{"Back on 20 March.", "Out until 16 March", "2026-03-20"},
+		{"I'm away until Friday.", "Automatic reply: 2/3 ideas for May 30", "2026-03-07"},
+		{"I'm away, back on 10/03.", "Automatic reply: 12/11 post", "2026-03-10"},
+		// Without a cue the body's own bare date still counts.
+		{"Out of office. 10/03.", "Automatic reply: Guest post", "2026-03-11"},
+	}
+	for _, tt := range tests {
+		s := ""
+		if got, ok := MessageReturnDate(&Message{Reply: tt.reply, Subject: tt.subject, Date: oooRef}); ok {
+			s = got.Format("2006-01-02")
+		}
+		if s != tt.want {
+			t.Errorf("MessageReturnDate(%q, subject %q) = %q, want %q", tt.reply, tt.subject, s, tt.want)
+		}
+	}
+	// The classifier reads the return date the same way.
+	m := &Message{Subject: "Automatic reply: Your 24/7 support article", Reply: "I am out of the office until further notice.", Date: oooRef}
+	if r := ClassifyRules(m); r.Tag != models.ReplyOutOfOffice || r.Until != nil {
+		t.Errorf("ClassifyRules = %s until %v, want out_of_office with no return date", r.Tag, r.Until)
+	}
+	m.Subject = "Automatic reply: Your 12/11 post"
+	if r := ClassifyRules(m); r.Tag != models.ReplyOutOfOffice || r.Until != nil {
+		t.Errorf("ClassifyRules = %s until %v, want out_of_office with no return date", r.Tag, r.Until)
+	}
+}
