@@ -17,6 +17,10 @@ import (
 // "in the office" it is the first day back; after "until", "through" or as
 // the end of a range it is the last day away, so the sender is back the day
 // after; after "from" alone it is the first day away and is ignored.
+// Numbers that look like dates and are not are left out: times ("9.30",
+// "at 9.10.", and "8.30." ending a sentence: a dotted day and month with
+// no year is read day first only), runs of numbers ("5.1.1", "10.0.0.1")
+// and "24/7".
 //
 // A weekday next to an explicit date ("Thursday the 12th", "Monday 16/03",
 // "16/03 (Monday)") is that date, not a date of its own: the explicit day
