@@ -216,3 +216,27 @@ func TestStaleFailedResumeDoesNotUndoLaterOnes(t *testing.T) {
 		}
 	}, withEngine(eng))
 }
+
+// A lead marked contacted before launch (pitched some other way) gets no
+// follow-ups from this engine, so an unfilled placeholder in them does not
+// hold the launch back.
+func TestLaunchIgnoresFollowUpsOfHandContactedLeads(t *testing.T) {
+	t.Parallel()
+	eng := &stallingOutreach{}
+	eachServer(t, func(t *testing.T, ts *testServer) {
+		u := ts.newUser("launch@example.com")
+		camp := u.createCampaign("Launch")
+		u.do(http.MethodPut, "/campaigns/"+camp.ID+"/sequence", map[string]any{"steps": []map[string]any{
+			{"subject": "Guest post", "body": "Hello, a guest post idea.", "delay_days": 0},
+			{"body": "Hi {name}, following up.", "delay_days": 3},
+		}}).expect(http.StatusOK)
+		u.addLead(camp.ID, map[string]any{"website_url": "https://full.example.com", "contact_email": "a@full.example.com", "contact_name": "Ann"})
+		done := u.addLead(camp.ID, map[string]any{"website_url": "https://done.example.com", "contact_email": "b@done.example.com"})
+		// What PATCH .../status does for a lead whose workflow has not
+		// started (store.TransitionUnstartedLead): the row moves.
+		if err := ts.DB.Model(&models.Lead{}).Where("id = ?", done.ID).Update("status", models.StatusContacted).Error; err != nil {
+			t.Fatal(err)
+		}
+		u.do(http.MethodPost, "/campaigns/"+camp.ID+"/launch", nil).expect(http.StatusOK)
+	}, withEngine(eng))
+}

@@ -128,8 +128,9 @@ type LaunchCheck struct {
 }
 
 // CheckLaunch renders every step the campaign would still send for every
-// lead that can receive mail (discovered or contacted, with an address,
-// not suppressed) and reports broken placeholders.
+// lead that can receive mail (discovered, or contacted by its pitch from
+// this engine; with an address, not suppressed) and reports broken
+// placeholders.
 func CheckLaunch(ctx context.Context, db *gorm.DB, c models.Campaign, limit int) (LaunchCheck, error) {
 	var out LaunchCheck
 	tx := db.WithContext(ctx)
@@ -147,9 +148,14 @@ func CheckLaunch(ctx context.Context, db *gorm.DB, c models.Campaign, limit int)
 	}
 	after := ""
 	for {
+		// A contacted lead gets follow-ups only when this engine sent its
+		// pitch: one marked contacted by hand (in a draft campaign, every
+		// one) has no sequence to run, so nothing to check.
 		var leads []models.Lead
-		q := tx.Where("campaign_id = ? AND status IN ? AND contact_email <> '' AND suppressed = ? AND id > ?",
-			c.ID, []models.LeadStatus{models.StatusDiscovered, models.StatusContacted}, false, after)
+		q := tx.Where("campaign_id = ? AND contact_email <> '' AND suppressed = ? AND id > ? AND (status = ? OR "+
+			"(status = ? AND EXISTS (SELECT 1 FROM attempts a WHERE a.lead_id = leads.id AND a.step = 0 AND a.state IN ?)))",
+			c.ID, false, after, models.StatusDiscovered, models.StatusContacted,
+			[]models.AttemptState{models.AttemptSent, models.AttemptUnknown, models.AttemptSending})
 		if err := q.Order("id").Limit(1000).Find(&leads).Error; err != nil {
 			return out, fmt.Errorf("launch check leads: %w", err)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -821,6 +822,51 @@ func TestReplanNotDueWritesNothing(t *testing.T) {
 		}
 		if a1, e1 := countRows(); a1 != a0 || e1 != e0 {
 			t.Errorf("a replan wrote %d audit entries and %d events", a1-a0, e1-e0)
+		}
+	})
+}
+
+// The launch check renders what will still be sent: every step for a
+// discovered lead, the follow-ups for a lead whose pitch this engine sent,
+// nothing for a lead marked contacted by hand (its sequence never runs).
+func TestCheckLaunchRendersWhatWillBeSent(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *gorm.DB) {
+		ctx := context.Background()
+		f := newSndFixture(t, db, alwaysOpen())
+		nameless := func(l models.Lead, status models.LeadStatus) {
+			t.Helper()
+			if err := db.Model(&models.Lead{}).Where("id = ?", l.ID).Updates(map[string]any{"contact_name": "", "status": status}).Error; err != nil {
+				t.Fatal(err)
+			}
+		}
+		fresh := f.lead(t, f.camp, "fresh@a.example")
+		nameless(fresh, models.StatusDiscovered)
+		byHand := f.lead(t, f.camp, "hand@b.example")
+		nameless(byHand, models.StatusContacted)
+		pitched := f.lead(t, f.camp, "pitched@c.example")
+		d := f.begin(t, pitched, 0, f.now, store.SendLimits{})
+		if d.Outcome != store.OutcomeApproved {
+			t.Fatalf("pitch: %s %s", d.Outcome, d.Reason)
+		}
+		if _, err := store.FinishSent(ctx, db, d.Attempt, f.now); err != nil {
+			t.Fatal(err)
+		}
+		nameless(pitched, models.StatusContacted)
+
+		got, err := store.CheckLaunch(ctx, db, f.camp, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var steps []string
+		for _, p := range got.Problems {
+			steps = append(steps, fmt.Sprintf("%s:%d", p.LeadID, p.Step))
+		}
+		want := []string{fresh.ID + ":0", fresh.ID + ":1", pitched.ID + ":1"}
+		slices.Sort(steps)
+		slices.Sort(want)
+		if got.Total != 3 || !slices.Equal(steps, want) {
+			t.Fatalf("problems %v (total %d), want %v: the hand-contacted lead's follow-up is never sent", steps, got.Total, want)
 		}
 	})
 }
