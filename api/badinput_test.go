@@ -45,6 +45,8 @@ func TestBadInput(t *testing.T) {
 			{"not JSON at all", "POST", "/campaigns", `name=x`, 400, CodeMalformedJSON, nil, "not valid JSON"},
 			{"empty body", "POST", "/campaigns", ``, 400, CodeMalformedJSON, nil, "empty"},
 			{"trailing data", "POST", "/campaigns", `{"name": "x"} {"name": "y"}`, 400, CodeMalformedJSON, nil, "single JSON value"},
+			// A Latin-1 client's "Café": refused, not stored as "Caf\uFFFD".
+			{"invalid UTF-8", "POST", "/campaigns", "{\"name\": \"Caf\xe9 blog\"}", 400, CodeMalformedJSON, nil, "UTF-8"},
 			{"array instead of object", "POST", "/campaigns", `[]`, 422, CodeValidation, []string{"body"}, "object"},
 			{"wrong type name", "POST", "/campaigns", map[string]any{"name": 5}, 422, CodeValidation, []string{"name"}, "must be a string"},
 			{"wrong type keywords", "POST", "/campaigns", map[string]any{"name": "x", "keywords": "SaaS"}, 422, CodeValidation, []string{"keywords"}, "array"},

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"reflect"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
@@ -151,6 +152,11 @@ func decodeJSON(c *gin.Context, dst any) error {
 	raw, err := io.ReadAll(c.Request.Body)
 	if err != nil {
 		return err
+	}
+	if !utf8.Valid(raw) {
+		// encoding/json would store U+FFFD in place of each bad byte: what
+		// was sent (a Latin-1 client's "Café") would not be what is kept.
+		return badRequest(CodeMalformedJSON, "the request body is not valid UTF-8, as JSON must be (RFC 8259); send text in UTF-8")
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()

@@ -151,8 +151,8 @@ func checkText(v *models.ValidationError, field, value string, minLen, maxLen in
 // or a NUL character. Every string from a request that reaches SQL (bodies,
 // query parameters, CSV cells) passes here, directly or through checkText:
 // otherwise the database refuses it and the client gets a 500. JSON bodies
-// cannot carry invalid UTF-8 (encoding/json replaces it), but query
-// parameters and CSV files can.
+// with invalid UTF-8 are refused whole (decodeJSON), but query parameters
+// and CSV files can carry it.
 func checkStorable(v *models.ValidationError, field, value string) bool {
 	switch {
 	case !utf8.ValidString(value):
