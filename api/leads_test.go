@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -347,5 +348,31 @@ func TestGetLeadWithHistory(t *testing.T) {
 		u.do(http.MethodGet, "/campaigns/"+camp2.ID+"/leads/"+l.ID, nil).expectError(http.StatusNotFound, CodeLeadNotFound)
 		u.do(http.MethodGet, "/campaigns/"+camp.ID+"/leads/not-an-id", nil).expectError(http.StatusNotFound, CodeLeadNotFound)
 		u.do(http.MethodGet, "/campaigns/"+camp.ID+"/leads/"+models.NewID(), nil).expectError(http.StatusNotFound, CodeLeadNotFound)
+	})
+}
+
+// A URL within 2048 characters whose key grows past what PostgreSQL's
+// unique index holds once its non-ASCII path is percent-encoded is a bad
+// row like any other: 422 alone, one failed row in a bulk add or an
+// import, and the valid rows beside it are stored.
+func TestAddLeadURLTooLongOnceNormalised(t *testing.T) {
+	t.Parallel()
+	long := func(word string) string { return "https://example.com/" + strings.Repeat(word, 600) }
+	eachServer(t, func(t *testing.T, ts *testServer) {
+		u := ts.newUser("owner@example.com")
+		camp := u.createCampaign("Long URL")
+		u.do(http.MethodPost, "/campaigns/"+camp.ID+"/leads", map[string]any{"website_url": long("漢")}).expectFields("website_url")
+		var bulk BulkAddResult
+		u.do(http.MethodPost, "/campaigns/"+camp.ID+"/leads/bulk", []map[string]any{
+			{"website_url": "https://good.example.com"}, {"website_url": long("字")},
+		}).expect(http.StatusOK).decode(&bulk)
+		if bulk.Added != 1 || len(bulk.Failed) != 1 || bulk.Failed[0].Index != 1 {
+			t.Fatalf("bulk add: %+v", bulk)
+		}
+		var imp ImportResult
+		u.postCSV(camp.ID, "text/csv", []byte("website_url\nhttps://good2.example.com\n"+long("語")+"\n")).expect(http.StatusOK).decode(&imp)
+		if imp.Rows != 2 || imp.Added != 1 || len(imp.Failed) != 1 {
+			t.Fatalf("import: %+v", imp)
+		}
 	})
 }

@@ -95,6 +95,9 @@ func validHost(host string) bool {
 	return !strings.EqualFold(h, "www")
 }
 
+// maxNormalizedURL bounds a lead's key (NormalizeURL).
+const maxNormalizedURL = 2048
+
 // NormalizeURL gives the key under which two URLs of the same page collide:
 // lower-case scheme and host, no "www.", no default port, no fragment, no
 // tracking parameters, the remaining query sorted, no trailing slash. The
@@ -146,6 +149,12 @@ func NormalizeURL(raw string) (string, error) {
 	out := host + path
 	if qs.Len() > 0 {
 		out += "?" + qs.String()
+	}
+	if len(out) > maxNormalizedURL {
+		// Percent-encoding grows a non-ASCII path threefold: a URL within
+		// the 2048-character limit can make a key PostgreSQL's unique
+		// index cannot hold (an index row is at most ~2.7 KB).
+		return "", fmt.Errorf("%w: longer than %d characters once normalised (characters outside ASCII count three times over)", ErrInvalidURL, maxNormalizedURL)
 	}
 	return out, nil
 }

@@ -2,6 +2,7 @@ package models
 
 import (
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -36,6 +37,8 @@ func TestNormalizeURLRejects(t *testing.T) {
 		"", "javascript:alert(1)", "ftp://example.com", "https://", "https:///path",
 		"example.com", "//example.com", "mailto:a@b.com", "https://exa mple.com", "data:text/html,hi",
 		"https://example.com:99999/",
+		// Within 2048 characters, but 5,400 once percent-encoded.
+		"https://example.com/" + strings.Repeat("漢", 600),
 	} {
 		if _, err := NormalizeURL(in); !errors.Is(err, ErrInvalidURL) {
 			t.Errorf("NormalizeURL(%q): want ErrInvalidURL, got %v", in, err)
