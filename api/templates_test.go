@@ -221,3 +221,25 @@ func TestPreview(t *testing.T) {
 		u.do(http.MethodPost, "/emails/preview", map[string]any{"campaign_id": camp.ID, "template_id": tpl.ID, "lead_id": lead.ID, "lead": map[string]any{}}).expectFields("lead")
 	})
 }
+
+// A placeholder in another case or with spaces ("{Name}", "{ name }")
+// would go out as written: preview and templates report it as unknown.
+func TestPlaceholderOfAnotherCaseReported(t *testing.T) {
+	t.Parallel()
+	eachServer(t, func(t *testing.T, ts *testServer) {
+		u := ts.newUser("owner@example.com")
+		camp := u.createCampaign("Case")
+		var p PreviewOut
+		u.do(http.MethodPost, "/emails/preview", map[string]any{
+			"campaign_id": camp.ID, "subject": "Hi {Name}", "body": "About {WEBSITE_TITLE} and { name }",
+			"lead": map[string]any{"contact_name": "Ann", "website_title": "Ann's blog"},
+		}).expect(http.StatusOK).decode(&p)
+		if !slices.Equal(p.UnknownPlaceholders, []string{" name ", "Name", "WEBSITE_TITLE"}) {
+			t.Errorf("preview of %q / %q: unknown %q", p.Subject, p.Body, p.UnknownPlaceholders)
+		}
+		tpl := u.createTemplate("t", "Hi {Name}", "Body")
+		if !slices.Equal(tpl.UnknownPlaceholders, []string{"Name"}) {
+			t.Errorf("template unknown_placeholders %q, want Name", tpl.UnknownPlaceholders)
+		}
+	})
+}

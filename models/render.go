@@ -88,17 +88,23 @@ func Render(text string, values map[string]string) RenderResult {
 }
 
 // placeholderEnd returns the index of the "}" closing a placeholder name
-// starting at i, or -1.
+// starting at i, or -1. Names are lower-case; a name in another case or
+// with spaces ("{Name}", "{ name }") is read too, so that it is reported
+// as unknown (it would go out as written) instead of passing unnoticed;
+// "{{" writes a literal brace.
 func placeholderEnd(text string, i int) int {
+	letters := false
 	for j := i; j < len(text) && j-i <= 64; j++ {
 		c := text[j]
 		switch {
 		case c == '}':
-			if j == i {
+			if !letters {
 				return -1
 			}
 			return j
-		case c == '_' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9':
+		case c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9':
+			letters = true
+		case c == ' ':
 		default:
 			return -1
 		}

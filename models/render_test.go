@@ -18,7 +18,10 @@ func TestRender(t *testing.T) {
 		{"About {topic}.", "About .", nil, []string{"topic"}},
 		{"{bogus} and {name}", "{bogus} and Ada", []string{"bogus"}, nil},
 		{"{{name}} is literal", "{name} is literal", nil, nil},
-		{"{ name } {Name} {}", "{ name } {Name} {}", nil, nil},
+		// Another case or spaces: not filled, and reported (it would go
+		// out as written).
+		{"{ name } {Name} {} { }", "{ name } {Name} {} { }", []string{" name ", "Name"}, nil},
+		{"{{Name}} is literal", "{Name} is literal", nil, nil},
 		{"'; DROP TABLE leads; -- {name}", "'; DROP TABLE leads; -- Ada", nil, nil},
 		{"{website_title}{your_name}{zzz}{topic}", "Ada's BlogSam{zzz}", []string{"zzz"}, []string{"topic"}},
 		{"unclosed {name", "unclosed {name", nil, nil},
