@@ -231,17 +231,30 @@ func asciiSpace(c byte) bool {
 func rx(s string) phraseRule { return rule(s) }
 
 var (
+	// An unsubscribe request names whom to stop mailing (me, us, an
+	// address) or what to stop (these e-mails, the follow-ups): "remove",
+	// "opt out" and "stop" about anything else (a link in the draft, the
+	// author bio, one's own writing) are edits of an accepted post.
 	unsubRules = []phraseRule{
 		rx(`\bunsubscribe\b`),
-		rx(`\bopt(ed)?[- ]?out\b`),
-		rx(`\bremove\b[^.\n]{0,60}\b(list|lists|database|mailing|follow[- ]?ups?|e-?mails?|contacts?|outreach)\b`),
-		rx(`\btake (me|us|my [a-z-]+|this [a-z-]+) off\b`),
-		rx(`\bstop (e-?mailing|contacting|sending|writing|spamming|messaging)\b`),
+		rx(`\bopt (me|us|(this|my|our|the) (e-?mail( address)?|address|inbox|account|domain)) out\b`),
+		rx(`\bopt(ed|ing)?[- ]?out of (your |these |this |those |all |any |the )?(future |further |more |marketing |promotional |outreach |mailing |e-?mail |contact )?(e-?mails?|mails?|mailings?|lists?|messages|communications?|correspondence|outreach|contact|follow[- ]?ups?|sequences?|campaigns?)\b`),
+		rx(`\b(i|we|i'd|we'd|i'll|we'll|i'm|we're|please|kindly|want to|wish to|like to) (opt|opting)[- ]?out( now| please| immediately)?([.!,;]|$)`),
+		rx(`(^|\n|[.!?] )(please )?opt[- ]?out( please| now| immediately)?([.!,;]|$)`),
+		rx(`\bopt[- ]?out request\b`),
+		rx(`\bremove (me|us|myself|ourselves|(my|our|this|that|the) (e-?mail( address)?|address|contact details|details|inbox|domain)|(my|our) (name|company|business|site|website)|\S+@\S+)\b[^\n]{0,60}\b(from|off)\b[^.\n]{0,30}\b(list|lists|database|mailing|follow[- ]?ups?|e-?mails?|contacts?|outreach|system|crm|records|communications?|sequences?|campaigns?)\b`),
+		rx(`\bremove from (your|all|any)\b[^.\n]{0,30}\b(list|lists|database|mailing|follow[- ]?ups?|e-?mails|contacts|outreach)\b`),
+		rx(`\bremove (me|us)( please| now| immediately| asap)?([.!,;]|$)`),
+		rx(`\btake (me|us|(my|our|this|that) (e-?mail( address)?|address|inbox|domain)) off\b`),
+		rx(`\btake (my|our|this|that) [a-z-]+( [a-z-]+)? off (your|all|any)\b[^.\n]{0,20}\b(list|lists|database|system)\b`),
+		rx(`\bstop (e-?mailing|contacting|spamming|messaging|bothering|pestering|harassing)\b`),
+		rx(`\bstop (sending|writing) (me|us|to (me|us|this))\b`),
+		rx(`\bstop (sending|writing)( (me|us))?( (these|those|this|your|any|more|further|such|all|the|unsolicited))?( (kinds? of|sorts? of|types? of))? (e-?mails?|messages?|mails?|pitch(es)?|requests|offers|follow[- ]?ups?|spam|newsletters?|outreach|junk)\b`),
 		rx(`\b(do not|don't|dont|never|didn't|did not) (e-?mail|contact|write to|send|message) (me|us|this|any|again)\b`),
 		rx(`\bno more (e-?mails|messages|follow[- ]?ups)\b`),
 		rx(`\b(don't|do not|didn't|did not) (want|wish) to (receive|get|hear)\b`),
 		rx(`\bdelete (my|our) (personal )?(data|details|information|address|contact)`),
-		rx(`^\s*(stop|remove|unsubscribe|opt out)[.!]*\s*$`),
+		rx(`^\s*(stop|remove|unsubscribe|opt[- ]?out)[.!]*\s*$`),
 		rx(`\breport (this|you|it) (as|for) spam\b`),
 	}
 	notInterestedRules = []phraseRule{
