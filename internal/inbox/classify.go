@@ -69,6 +69,7 @@ func classifyRules(m *Message) Result {
 	// The signals are read in the order they decide, so a reply stops
 	// costing regexps as soon as its tag is known.
 	sc, referral := withoutReferrals(scan(text))
+	sc, _ = without(notRefusalRules, sc)
 	if anyMatch(unsubRules, sc) {
 		return Result{Tag: models.ReplyUnsubscribe, By: "rules", Rule: "unsubscribe phrase"}
 	}
@@ -83,7 +84,12 @@ func classifyRules(m *Message) Result {
 		}
 		return interest
 	}
-	if anyMatch(notInterestedRules, sc) && interested() < 3 {
+	// A refusal stands unless acceptances worth 3 outweigh it; a phrase
+	// that may be a condition of an acceptance ("we don't allow more than
+	// one link", "our in-house editor", "all set on our side") gives way
+	// to one strong acceptance.
+	if anyMatch(notInterestedRules, sc) && interested() < 3 ||
+		anyMatch(weakRefusalRules, sc) && interested() < 2 {
 		return Result{Tag: models.ReplyNotInterested, By: "rules", Rule: "refusal"}
 	}
 	if anyUnnegated(payWordRules, sc) {
@@ -263,7 +269,9 @@ var (
 		rx(`\bno,? thanks?\b`),
 		rx(`\bno,? thank you\b`),
 		rx(`\bthanks,? but no\b`),
-		ruleWith(`\b(don't|do not|doesn't|does not|won't|will not|cannot|can't|can not|aren't|are not|isn't|is not|not|no longer|never) (currently |really |actually )?(accept|accepting|take|taking|publish|publishing|feature|featuring|consider|considering|looking for|open to|in a position|run|running|do|doing|work with|want|allow|allowing)\b`,
+		// A negated verb of taking whose object is the offer (guest posts,
+		// contributions, this).
+		ruleWith(`\b(don't|do not|doesn't|does not|won't|will not|cannot|can't|can not|aren't|are not|isn't|is not|not|no longer|never) (currently |really |actually )?(in a position to |able to )?(accept|accepting|take|taking|publish|publishing|feature|featuring|consider|considering|looking for|open to|run|running|do|doing|work with|want|allow|allowing)( on)?( (any|new|more|the|your|our|external|outside|unsolicited|third-party|such|other)){0,2}( (guest|external|outside|third[- ]party|sponsored|contribut|submission|pitch|article|piece|post|content|writer|author|freelance|link exchange|agenc|proposal|offer|collaborat|partnership|outreach)|( (this|it|that|them|you))\b)`,
 			"n't", "not", "never", "no longer"),
 		rx(`\b(we'll|we will|i'll|i will|have to|going to|gonna|i'm going to|we're going to) (pass|decline|say no)\b`),
 		rx(`(^|[.!] *)pass[.!]?\s*$`),
@@ -272,18 +280,37 @@ var (
 		rx(`\bnot (for us|for me)\b`),
 		rx(`\b(isn't|is not|not) (something|anything) (we|i)('d| would| will| can)?\b`),
 		rx(`\b(doesn't|does not|don't|do not) (align|fit|suit)\b`),
-		rx(`\b(all set|fully booked)\b`),
+		rx(`\bfully booked\b`),
 		rx(`\b(answer is (still )?no|it's a no|still a no)\b`),
 		rx(`^\s*(no|nope)[.!]*\s*$`),
 		rx(`\bnope\b`),
 		rx(`\b(closed|stopped|ended|paused) (our |the |accepting |publishing )?(guest|external|contribut|submission)`),
 		rx(`\bon hiatus\b`),
-		rx(`\bin-house\b`),
+		rx(`\b(written|write|writes|wrote|created|produced|done|handled|create|produce|do|handle|keep it|kept) (all |all of |of )?(it |them |our content |everything |our articles |our posts )?in[- ]house\b`),
+		rx(`\bin[- ]house (team|writers?|staff|editors?|editorial team|content team|copywriters?)\b[^.\n]{0,40}\b(writes?|handles?|produces?|creates?|covers?|does)\b[^.\n]{0,20}\b(all|every|everything|our content|our articles|our posts)\b`),
 		rx(`\bwrite everything (myself|ourselves)\b`),
-		rx(`\bwe only (publish|work with|accept) (content|writers|articles|posts)? ?(written|from|by|we've|we have|commissioned)`),
 		rx(`\bwill not be (moving forward|proceeding)\b|\bnot (be )?moving forward\b`),
 		rx(`\bdifferent direction\b`),
 		rx(`\b(does not|doesn't) meet our\b`),
+	}
+	// weakRefusalRules read as refusals alone, and as the conditions of an
+	// acceptance beside one: "we don't allow more than one link, but send
+	// your draft", "all set on our side, send it over".
+	weakRefusalRules = []phraseRule{
+		ruleWith(`\b(don't|do not|doesn't|does not|won't|will not|cannot|can't|can not|aren't|are not|isn't|is not|not|no longer|never) (currently |really |actually )?(accept|accepting|take|taking|publish|publishing|feature|featuring|consider|considering|looking for|open to|in a position|run|running|do|doing|work with|want|allow|allowing)\b`,
+			"n't", "not", "never", "no longer"),
+		rx(`\ball set\b`),
+		rx(`\bwe only (publish|work with|accept) (content|writers|articles|posts)? ?(written|from|by|we've|we have|commissioned)`),
+	}
+	// notRefusalRules are phrases the refusals would read and that refuse
+	// nothing, blanked out before the refusals are read: negated verbs of
+	// taking whose object is a condition, not the offer ("we don't allow
+	// more than one link", "we can't pay"), double negatives ("I don't
+	// want to miss this"), a confirmation ("all set on our side").
+	notRefusalRules = []phraseRule{
+		rx(`\ball set (on|at|from) (our|my) (side|end)\b`),
+		ruleWith(`\b(don't|do not|doesn't|does not|won't|will not|cannot|can't|can not|aren't|are not|isn't|is not|not|no longer|never) (currently |really |actually )?(in a position to |able to |willing to )?(accept|accepting|allow|allowing|take|taking|want|publish|publishing|include|permit|pay|offer)( any| to)? (more than|over [0-9]|payment|pay|paying|money|dofollow|do-follow|nofollow|no-follow|affiliate|commercial|casino|gambling|crypto|adult|ai|ai-generated|duplicate|previously published|republished|links? (to|in|back)|anything too|miss|lose|pass (this|it) up|keep you waiting|delay|rush)\b`,
+			"n't", "not", "never", "no longer"),
 	}
 	payWordRules = []phraseRule{
 		ruleWith(`\b(fee|fees|price|prices|pricing|rate|rates|cost|costs|charge|charges|charging|invoice|sponsored|sponsorship|media kit|rate card|price list|paypal|payment|payable|upfront|paid|pay)\b`,
@@ -372,8 +399,14 @@ const negationPattern = `\b(not|no|never|don't|dont|do not|doesn't|won't|cannot|
 // which would otherwise read as refusals ("I'll pass"), and reports whether
 // there was one.
 func withoutReferrals(text *scanned) (*scanned, bool) {
+	return without(referralRules, text)
+}
+
+// without blanks out the matches of rules and reports whether there was
+// one.
+func without(rules []phraseRule, text *scanned) (*scanned, bool) {
 	found := false
-	for _, re := range referralRules {
+	for _, re := range rules {
 		if re.MatchString(text) {
 			found = true
 			text = scan(re.re.ReplaceAllStringFunc(text.text, func(s string) string { return strings.Repeat(" ", len(s)) }))

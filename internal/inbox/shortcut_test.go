@@ -256,8 +256,8 @@ func TestPhraseRuleTests(t *testing.T) {
 	t.Parallel()
 	var rules []phraseRule
 	for _, rs := range [][]phraseRule{
-		unsubRules, notInterestedRules, payWordRules, payAmountRules, interestedStrong,
-		interestedMild, referralRules, hedgeRules, oooRules,
+		unsubRules, notInterestedRules, weakRefusalRules, notRefusalRules, payWordRules, payAmountRules,
+		interestedStrong, interestedMild, referralRules, hedgeRules, oooRules,
 	} {
 		rules = append(rules, rs...)
 	}
@@ -289,6 +289,8 @@ var datePieces = []string{
 	"after", "to", "-", "–", "—", "/", ".", ",", "'", "3", "10", "31", "2026", "'26", "st", "nd", "rd", "th", "1st", "15th",
 	"2025-03-10", "10/03", "10.03.", "9.30", " ", " ", " ", "  ", "\n", "\n\n", "\t", strings.Repeat(" ", 20), "x", "_",
 	"\u017f", "\u212a", "é", "\xff", "!", "back",
+	"dont", "cant", "more than", "all set", "in-house", "opt out", "opt-out", "me", "us", "spam", "again", "refrain from",
+	"contacting", "pass on", "passing", "stop", "sending", "writing", "lose my", "info@x.example",
 }
 
 // TestStartFinders holds the phrase and date rules' finders to the
@@ -319,8 +321,8 @@ func TestStartFinders(t *testing.T) {
 		rules = append(rules, d.re)
 	}
 	for _, rs := range [][]phraseRule{
-		unsubRules, notInterestedRules, payWordRules, payAmountRules, interestedStrong,
-		interestedMild, referralRules, hedgeRules, oooRules,
+		unsubRules, notInterestedRules, weakRefusalRules, notRefusalRules, payWordRules, payAmountRules,
+		interestedStrong, interestedMild, referralRules, hedgeRules, oooRules,
 	} {
 		for _, p := range rs {
 			if p.finder != nil {
