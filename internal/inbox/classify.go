@@ -256,11 +256,21 @@ var (
 		rx(`\bstop (e-?mailing|contacting|spamming|messaging|bothering|pestering|harassing)\b`),
 		rx(`\bstop (sending|writing) (me|us|to (me|us|this))\b`),
 		rx(`\bstop (sending|writing)( (me|us))?( (these|those|this|your|any|more|further|such|all|the|unsolicited))?( (kinds? of|sorts? of|types? of))? (e-?mails?|messages?|mails?|pitch(es)?|requests|offers|follow[- ]?ups?|spam|newsletters?|outreach|junk)\b`),
-		rx(`\b(do not|don't|dont|never|didn't|did not) (e-?mail|contact|write to|send|message) (me|us|this|any|again)\b`),
+		rx(`\b(do not|don't|dont|never|didn't|didnt|did not)( ever)? (e-?mail|contact|write to|message|spam) (me|us|this|any|again)\b`),
+		rx(`\b(do not|don't|dont|never|didn't|didnt|did not)( ever)? send( (me|us))?( (any ?more|any|further|more|these|those|such|your|unsolicited))? (e-?mails?|messages?|mails?|pitch(es)?|requests|offers|follow[- ]?ups?|spam|newsletters?|outreach|junk)\b`),
+		rx(`\b(do not|don't|dont|never|didn't|didnt|did not)( ever)? send (me|us)( anything)? (again|any ?more)\b`),
+		rx(`\b(do not|don't|dont|never|didn't|didnt|did not)( ever)? (e-?mail|contact|write( to)?|message|reach out( to)?|get in touch( with)?|bother|spam|text|call|pester)( (me|us|this (e-?mail( address)?|address|inbox|account)|(my|our) (e-?mail( address)?|address|inbox|team|staff|office|company|colleagues?)))? (ever )?(again|any ?more|in (the )?future|going forward)\b`),
+		rx(`\b(do not|don't|dont|never)( ever)? reach out( to (me|us))?( again)?([.!]|$)`),
+		rx(`\brefrain from (e-?mailing|contacting|messaging|spamming|reaching out|writing to (me|us|this)|sending (me|us|any|further|more|these|such|unsolicited|e-?mails|messages))\b`),
 		rx(`\bno more (e-?mails|messages|follow[- ]?ups)\b`),
-		rx(`\b(don't|do not|didn't|did not) (want|wish) to (receive|get|hear)\b`),
-		rx(`\bdelete (my|our) (personal )?(data|details|information|address|contact)`),
-		rx(`^\s*(stop|remove|unsubscribe|opt[- ]?out)[.!]*\s*$`),
+		rx(`\b(don't|dont|do not|didn't|didnt|did not) (want|wish) to (receive|get|hear)\b`),
+		rx(`\b(don't|dont|do not|didn't|didnt|did not) (want|wish) to be (contacted|e-?mailed|messaged|mailed|spammed)\b`),
+		rx(`\b(lose|forget|delete|erase|purge|scrub|wipe) (my|our) (personal )?(e-?mail address(es)?|address(es)?|contact (details|info(rmation)?)|number|details|data|information|contact)\b`),
+		rx(`\blose (my|our) e-?mail\b`),
+		rx(`\b(this|that|it|(this|that|your|these|those|the) (e-?mails?|messages?|pitch(es)?|outreach|mails?))( is|'s| are)( (just|pure|total|obviously|clearly|blatant|unsolicited|basically|nothing but|plain))? spam([^-a-z]|$)`),
+		rx(`\b(you're|you are) (a |such a |an obvious )?spamm(er|ing)\b`),
+		rx(`\b(i've|i have|i'll|i will|i'm|i am|we've|we have|we'll|we will)( already)? (report|reported|reporting|mark|marked|marking|flag|flagged|flagging) (this|you|it|your [a-z-]+|these [a-z-]+|all [a-z-]+)( [a-z-]+)? (as|for) spam\b`),
+		rx(`^\s*(please )?(stop|remove|unsubscribe|opt[- ]?out|spam)( please)?[.!]*\s*$`),
 		rx(`\breport (this|you|it) (as|for) spam\b`),
 	}
 	notInterestedRules = []phraseRule{
@@ -271,10 +281,13 @@ var (
 		rx(`\bthanks,? but no\b`),
 		// A negated verb of taking whose object is the offer (guest posts,
 		// contributions, this).
-		ruleWith(`\b(don't|do not|doesn't|does not|won't|will not|cannot|can't|can not|aren't|are not|isn't|is not|not|no longer|never) (currently |really |actually )?(in a position to |able to )?(accept|accepting|take|taking|publish|publishing|feature|featuring|consider|considering|looking for|open to|run|running|do|doing|work with|want|allow|allowing)( on)?( (any|new|more|the|your|our|external|outside|unsolicited|third-party|such|other)){0,2}( (guest|external|outside|third[- ]party|sponsored|contribut|submission|pitch|article|piece|post|content|writer|author|freelance|link exchange|agenc|proposal|offer|collaborat|partnership|outreach)|( (this|it|that|them|you))\b)`,
-			"n't", "not", "never", "no longer"),
+		ruleWith(`\b`+refusalNeg+` (currently |really |actually |be )?(in a position to |able to )?(accept|accepting|take|taking|publish|publishing|feature|featuring|consider|considering|looking for|open to|run|running|do|doing|work with|want|allow|allowing)( on)?( (any|new|more|the|your|our|external|outside|unsolicited|third-party|such|other)){0,2}( (guest|external|outside|third[- ]party|sponsored|contribut|submission|pitch|article|piece|post|content|writer|author|freelance|link exchange|agenc|proposal|offer|collaborat|partnership|outreach)|( (this|it|that|them|you))\b)`,
+			refusalNegLits...),
 		rx(`\b(we'll|we will|i'll|i will|have to|going to|gonna|i'm going to|we're going to) (pass|decline|say no)\b`),
 		rx(`(^|[.!] *)pass[.!]?\s*$`),
+		// "Pass on this" declines; "pass this on" and "pass on this to
+		// the editor" refer, and are blanked out before (referralRules).
+		rx(`\b(pass|passing) on (this|it|that|the (offer|opportunity|idea|pitch|proposal)|your (offer|pitch|proposal|idea|kind offer|article|post|suggestion))\b`),
 		rx(`\bdecline\b`),
 		rx(`\bnot (a |the )?(good |right |great )?fit\b`),
 		rx(`\bnot (for us|for me)\b`),
@@ -297,8 +310,8 @@ var (
 	// acceptance beside one: "we don't allow more than one link, but send
 	// your draft", "all set on our side, send it over".
 	weakRefusalRules = []phraseRule{
-		ruleWith(`\b(don't|do not|doesn't|does not|won't|will not|cannot|can't|can not|aren't|are not|isn't|is not|not|no longer|never) (currently |really |actually )?(accept|accepting|take|taking|publish|publishing|feature|featuring|consider|considering|looking for|open to|in a position|run|running|do|doing|work with|want|allow|allowing)\b`,
-			"n't", "not", "never", "no longer"),
+		ruleWith(`\b`+refusalNeg+` (currently |really |actually |be )?(accept|accepting|take|taking|publish|publishing|feature|featuring|consider|considering|looking for|open to|in a position|run|running|do|doing|work with|want|allow|allowing)\b`,
+			refusalNegLits...),
 		rx(`\ball set\b`),
 		rx(`\bwe only (publish|work with|accept) (content|writers|articles|posts)? ?(written|from|by|we've|we have|commissioned)`),
 	}
@@ -309,8 +322,8 @@ var (
 	// want to miss this"), a confirmation ("all set on our side").
 	notRefusalRules = []phraseRule{
 		rx(`\ball set (on|at|from) (our|my) (side|end)\b`),
-		ruleWith(`\b(don't|do not|doesn't|does not|won't|will not|cannot|can't|can not|aren't|are not|isn't|is not|not|no longer|never) (currently |really |actually )?(in a position to |able to |willing to )?(accept|accepting|allow|allowing|take|taking|want|publish|publishing|include|permit|pay|offer)( any| to)? (more than|over [0-9]|payment|pay|paying|money|dofollow|do-follow|nofollow|no-follow|affiliate|commercial|casino|gambling|crypto|adult|ai|ai-generated|duplicate|previously published|republished|links? (to|in|back)|anything too|miss|lose|pass (this|it) up|keep you waiting|delay|rush)\b`,
-			"n't", "not", "never", "no longer"),
+		ruleWith(`\b`+refusalNeg+` (currently |really |actually )?(in a position to |able to |willing to )?(accept|accepting|allow|allowing|take|taking|want|publish|publishing|include|permit|pay|offer)( any| to)? (more than|over [0-9]|payment|pay|paying|money|dofollow|do-follow|nofollow|no-follow|affiliate|commercial|casino|gambling|crypto|adult|ai|ai-generated|duplicate|previously published|republished|links? (to|in|back)|anything too|miss|lose|pass (this|it) up|keep you waiting|delay|rush)\b`,
+			refusalNegLits...),
 	}
 	payWordRules = []phraseRule{
 		ruleWith(`\b(fee|fees|price|prices|pricing|rate|rates|cost|costs|charge|charges|charging|invoice|sponsored|sponsorship|media kit|rate card|price list|paypal|payment|payable|upfront|paid|pay)\b`,
@@ -357,7 +370,9 @@ var (
 		rx(`\b(style guide|guidelines|contributor form|author bio|first draft|outline)\b`),
 	}
 	referralRules = []phraseRule{
-		rx(`\b(forwarded|passed|passing|pass|forward)( on)? (this|it|your (email|message|note|pitch|request))( on| along)?\b`),
+		rx(`\b(forwarded|forwarding|forward)( on)? (this|it|your (email|message|note|pitch|request))( on| along)?\b`),
+		rx(`\b(passed|passing|pass) (this|it|your (email|message|note|pitch|request))( on| along)?\b`),
+		rx(`\b(passed|passing|pass) on ((this|it|that|the [a-z-]+|your [a-z-]+( [a-z-]+)?) (to|along)|your (email|message|note|request|details|info|contact details))\b`),
 		rx(`\b(send|forward|direct|address) (your|the|this) (proposal|pitch|request|email|message) to\b`),
 		rx(`\b(try|please) (reaching out|contact|contacting|write|writing|email|emailing) to? ?\S+@`),
 		rx(`\bno longer the (editor|owner|contact|person)\b`),
@@ -393,7 +408,14 @@ var (
 	negationFinder = newStartFinder(negationPattern)
 )
 
-const negationPattern = `\b(not|no|never|don't|dont|do not|doesn't|won't|cannot|can't|isn't|aren't|without|nor)\b[^.,;!?\n]{0,30}$`
+const negationPattern = `\b(not|no|never|don't|dont|do not|doesn't|doesnt|won't|wont|cannot|can't|cant|isn't|isnt|aren't|arent|without|nor)\b[^.,;!?\n]{0,30}$`
+
+// refusalNeg are the negations of the refusal rules' verbs ("we don't
+// accept"), written with and without the apostrophe; every one holds one
+// of refusalNegLits.
+const refusalNeg = `(don't|dont|do not|doesn't|doesnt|does not|won't|wont|will not|cannot|can't|cant|can not|aren't|arent|are not|isn't|isnt|is not|not|no longer|never)`
+
+var refusalNegLits = []string{"n't", "not", "never", "no longer", "dont", "doesnt", "wont", "cant", "arent", "isnt"}
 
 // withoutReferrals blanks out referral phrases ("I'll pass this on"),
 // which would otherwise read as refusals ("I'll pass"), and reports whether
