@@ -85,9 +85,8 @@ func classifyRules(m *Message) Result {
 		return interest
 	}
 	// A refusal stands unless acceptances worth 3 outweigh it; a phrase
-	// that may be a condition of an acceptance ("we don't allow more than
-	// one link", "our in-house editor", "all set on our side") gives way
-	// to one strong acceptance.
+	// that may be a condition of an acceptance ("we don't allow dofollow
+	// links", "we're all set") gives way to one strong acceptance.
 	if anyMatch(notInterestedRules, sc) && interested() < 3 ||
 		anyMatch(weakRefusalRules, sc) && interested() < 2 {
 		return Result{Tag: models.ReplyNotInterested, By: "rules", Rule: "refusal"}
@@ -281,7 +280,7 @@ var (
 		rx(`\bthanks,? but no\b`),
 		// A negated verb of taking whose object is the offer (guest posts,
 		// contributions, this).
-		ruleWith(`\b`+refusalNeg+` (currently |really |actually |be )?(in a position to |able to )?(accept|accepting|take|taking|publish|publishing|feature|featuring|consider|considering|looking for|open to|run|running|do|doing|work with|want|allow|allowing)( on)?( (any|new|more|the|your|our|external|outside|unsolicited|third-party|such|other)){0,2}( (guest|external|outside|third[- ]party|sponsored|contribut|submission|pitch|article|piece|post|content|writer|author|freelance|link exchange|agenc|proposal|offer|collaborat|partnership|outreach)|( (this|it|that|them|you))\b)`,
+		ruleWith(`\b`+refusalNeg+` (currently |really |actually |be )?(in a position to |able to )?(accept|accepting|take|taking|publish|publishing|feature|featuring|consider|considering|looking for|open to|run|running|do|doing|work with|want|allow|allowing)( on)?( (any|new|more|the|your|our|external|outside|unsolicited|third-party|such|other)){0,2}( (guest|external|outside|third[- ]party|sponsored|contribut|submission|pitch|article|piece|post|content|writer|author|freelance|link exchange|agenc|proposal|offer|collaborat|partnership|outreach)|( (this|it|that))\b)`,
 			refusalNegLits...),
 		rx(`\b(we'll|we will|i'll|i will|have to|going to|gonna|i'm going to|we're going to) (pass|decline|say no)\b`),
 		rx(`(^|[.!] *)pass[.!]?\s*$`),
