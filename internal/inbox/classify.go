@@ -87,8 +87,9 @@ func classifyRules(m *Message) Result {
 	// A refusal stands unless acceptances worth 3 outweigh it; a phrase
 	// that may be a condition of an acceptance ("we don't allow dofollow
 	// links", "we're all set") gives way to one strong acceptance.
-	if anyMatch(notInterestedRules, sc) && interested() < 3 ||
-		anyMatch(weakRefusalRules, sc) && interested() < 2 {
+	offer, condition := negatedTaking(sc)
+	if (offer || anyMatch(notInterestedRules, sc)) && interested() < 3 ||
+		(condition || anyMatch(weakRefusalRules, sc)) && interested() < 2 {
 		return Result{Tag: models.ReplyNotInterested, By: "rules", Rule: "refusal"}
 	}
 	if anyUnnegated(payWordRules, sc) {
@@ -278,10 +279,6 @@ var (
 		rx(`\bno,? thanks?\b`),
 		rx(`\bno,? thank you\b`),
 		rx(`\bthanks,? but no\b`),
-		// A negated verb of taking whose object is the offer (guest posts,
-		// contributions, this).
-		ruleWith(`\b`+refusalNeg+` (currently |really |actually |be )?(in a position to |able to )?(accept|accepting|take|taking|publish|publishing|feature|featuring|consider|considering|looking for|open to|run|running|do|doing|work with|want|allow|allowing)( on)?( (any|new|more|the|your|our|external|outside|unsolicited|third-party|such|other)){0,2}( (guest|external|outside|third[- ]party|sponsored|contribut|submission|pitch|article|piece|post|content|writer|author|freelance|link exchange|agenc|proposal|offer|collaborat|partnership|outreach)|( (this|it|that))\b)`,
-			refusalNegLits...),
 		rx(`\b(we'll|we will|i'll|i will|have to|going to|gonna|i'm going to|we're going to) (pass|decline|say no)\b`),
 		rx(`(^|[.!] *)pass[.!]?\s*$`),
 		// "Pass on this" declines; "pass this on" and "pass on this to
@@ -305,24 +302,27 @@ var (
 		rx(`\bdifferent direction\b`),
 		rx(`\b(does not|doesn't) meet our\b`),
 	}
+	// negatedTakingRule is a negated verb of taking ("we don't accept",
+	// "not in a position to take"), whose object offerObject and
+	// restrictionObject read: a refusal of the offer when it is the offer
+	// (guest posts, contributions, this); no refusal when it is a
+	// restriction ("we don't allow more than one link", "we're not in a
+	// position to pay") or a double negative ("I don't want to miss
+	// this"); of anything else a condition.
+	negatedTakingRule = rule(`\b` + refusalNeg + ` (currently |really |actually |be )?((in a position to |able to )?(accept|accepting|take|taking|publish|publishing|feature|featuring|consider|considering|looking for|open to|run|running|do|doing|work with|want|allow|allowing)|in a position)\b`)
+	offerObject       = regexp.MustCompile(`^( on)?( (any|new|more|the|your|our|external|outside|unsolicited|third-party|such|other)){0,2}( (guest|external|outside|third[- ]party|sponsored|contribut|submission|pitch|article|piece|post|content|writer|author|freelance|link exchange|agenc|proposal|offer|collaborat|partnership|outreach)|( (this|it|that))\b)`)
+	restrictionObject = regexp.MustCompile(`^( any| to)? (more than|over [0-9]|payment|pay|paying|money|dofollow|do-follow|nofollow|no-follow|affiliate|commercial|casino|gambling|crypto|adult|ai|ai-generated|duplicate|previously published|republished|links? (to|in|back)|anything too|miss|lose|pass (this|it) up|keep you waiting|delay|rush)\b`)
 	// weakRefusalRules read as refusals alone, and as the conditions of an
-	// acceptance beside one: "we don't allow more than one link, but send
-	// your draft", "all set on our side, send it over".
+	// acceptance beside one: "all set, send it over".
 	weakRefusalRules = []phraseRule{
-		ruleWith(`\b`+refusalNeg+` (currently |really |actually |be )?(accept|accepting|take|taking|publish|publishing|feature|featuring|consider|considering|looking for|open to|in a position|run|running|do|doing|work with|want|allow|allowing)\b`,
-			refusalNegLits...),
 		rx(`\ball set\b`),
 		rx(`\bwe only (publish|work with|accept) (content|writers|articles|posts)? ?(written|from|by|we've|we have|commissioned)`),
 	}
 	// notRefusalRules are phrases the refusals would read and that refuse
-	// nothing, blanked out before the refusals are read: negated verbs of
-	// taking whose object is a condition, not the offer ("we don't allow
-	// more than one link", "we can't pay"), double negatives ("I don't
-	// want to miss this"), a confirmation ("all set on our side").
+	// nothing, blanked out before the refusals are read: a confirmation
+	// ("all set on our side").
 	notRefusalRules = []phraseRule{
 		rx(`\ball set (on|at|from) (our|my) (side|end)\b`),
-		ruleWith(`\b`+refusalNeg+` (currently |really |actually )?(in a position to |able to |willing to )?(accept|accepting|allow|allowing|take|taking|want|publish|publishing|include|permit|pay|offer)( any| to)? (more than|over [0-9]|payment|pay|paying|money|dofollow|do-follow|nofollow|no-follow|affiliate|commercial|casino|gambling|crypto|adult|ai|ai-generated|duplicate|previously published|republished|links? (to|in|back)|anything too|miss|lose|pass (this|it) up|keep you waiting|delay|rush)\b`,
-			refusalNegLits...),
 	}
 	payWordRules = []phraseRule{
 		ruleWith(`\b(fee|fees|price|prices|pricing|rate|rates|cost|costs|charge|charges|charging|invoice|sponsored|sponsorship|media kit|rate card|price list|paypal|payment|payable|upfront|paid|pay)\b`,
@@ -410,11 +410,29 @@ var (
 const negationPattern = `\b(not|no|never|don't|dont|do not|doesn't|doesnt|won't|wont|cannot|can't|cant|isn't|isnt|aren't|arent|without|nor)\b[^.,;!?\n]{0,30}$`
 
 // refusalNeg are the negations of the refusal rules' verbs ("we don't
-// accept"), written with and without the apostrophe; every one holds one
-// of refusalNegLits.
+// accept"), written with and without the apostrophe.
 const refusalNeg = `(don't|dont|do not|doesn't|doesnt|does not|won't|wont|will not|cannot|can't|cant|can not|aren't|arent|are not|isn't|isnt|is not|not|no longer|never)`
 
-var refusalNegLits = []string{"n't", "not", "never", "no longer", "dont", "doesnt", "wont", "cant", "arent", "isnt"}
+// objectLen bounds the text offerObject and restrictionObject read: their
+// longest match and the byte after it.
+const objectLen = 64
+
+// negatedTaking reads the negated verbs of taking (negatedTakingRule):
+// offer when the object of one is the offer, condition when there is one
+// whose object is neither the offer nor a restriction ("we don't want
+// finance content").
+func negatedTaking(text *scanned) (offer, condition bool) {
+	for _, ix := range negatedTakingRule.FindAllStringIndex(text, 20) {
+		object := text.text[ix[1]:min(len(text.text), ix[1]+objectLen)]
+		switch {
+		case offerObject.MatchString(object):
+			return true, false
+		case !restrictionObject.MatchString(object):
+			condition = true
+		}
+	}
+	return false, condition
+}
 
 // withoutReferrals blanks out referral phrases ("I'll pass this on"),
 // which would otherwise read as refusals ("I'll pass"), and reports whether
