@@ -257,7 +257,8 @@ func TestPhraseRuleTests(t *testing.T) {
 	var rules []phraseRule
 	for _, rs := range [][]phraseRule{
 		unsubRules, notInterestedRules, weakRefusalRules, notRefusalRules, payWordRules, payAmountRules,
-		interestedStrong, interestedMild, referralRules, hedgeRules, oooRules, {negatedTakingRule},
+		interestedStrong, interestedMild, referralRules, hedgeRules, oooRules,
+		{negatedTakingRule},
 	} {
 		rules = append(rules, rs...)
 	}
@@ -322,7 +323,8 @@ func TestStartFinders(t *testing.T) {
 	}
 	for _, rs := range [][]phraseRule{
 		unsubRules, notInterestedRules, weakRefusalRules, notRefusalRules, payWordRules, payAmountRules,
-		interestedStrong, interestedMild, referralRules, hedgeRules, oooRules, {negatedTakingRule},
+		interestedStrong, interestedMild, referralRules, hedgeRules, oooRules,
+		{negatedTakingRule},
 	} {
 		for _, p := range rs {
 			if p.finder != nil {
