@@ -64,7 +64,7 @@ func TestBadInput(t *testing.T) {
 			{"unknown field", "POST", "/campaigns", map[string]any{"name": "x", "colour": "red"}, 422, CodeValidation, []string{"colour"}, "unknown field"},
 			{"several bad fields at once", "POST", "/campaigns", map[string]any{"name": "", "description": strings.Repeat("d", 5001), "settings": map[string]any{"timezone": "Nowhere/Land", "window": map[string]any{"start": "25:00"}}}, 422, CodeValidation, []string{"name", "description", "settings.timezone", "settings.window.start"}, ""},
 			{"wrong content type", "POST", "/campaigns", nil, 415, CodeUnsupportedContent, nil, "application/json"},
-			{"bad patch type", "PATCH", "/campaigns/" + camp.ID, map[string]any{"keywords": []int{1}}, 422, CodeValidation, []string{"keywords"}, "string"},
+			{"bad patch type", "PATCH", "/campaigns/" + camp.ID, map[string]any{"keywords": []int{1}}, 422, CodeValidation, []string{"keywords[0]"}, "string"},
 			{"patch settings not an object", "PATCH", "/campaigns/" + camp.ID, map[string]any{"settings": []string{"x"}}, 422, CodeValidation, []string{"settings"}, "object"},
 
 			{"javascript URL", "POST", leads, map[string]any{"website_url": "javascript:alert(1)"}, 422, CodeValidation, []string{"website_url"}, "http"},
@@ -393,6 +393,37 @@ func TestBadInputJSONKeys(t *testing.T) {
 			{"website_url": "https://d.example.com", "website_url": "https://e.example.com"}]`).expect(http.StatusOK).decode(&res)
 		if res.Added != 1 || len(res.Failed) != 2 || res.Failed[0].Fields[0].Field != "WEBSITE_URL" || res.Failed[1].Fields[0].Field != "website_url" {
 			t.Fatalf("bulk with bad keys: %+v", res)
+		}
+	})
+}
+
+// Every wrong JSON type is reported, each named by its path with array
+// indexes: encoding/json stops at the first, and names a field inside an
+// array without its index.
+func TestBadInputEveryWrongType(t *testing.T) {
+	t.Parallel()
+	eachServer(t, func(t *testing.T, ts *testServer) {
+		u := ts.newUser("owner@example.com")
+		camp := u.createCampaign("Types")
+		leads := "/campaigns/" + camp.ID + "/leads"
+		seq := "/campaigns/" + camp.ID + "/sequence"
+		expectBad(t, u, []badCase{
+			{"two wrong types", "POST", leads, `{"website_url": "https://a.example.com", "quality_score": "high", "contact_name": 7}`, []string{"quality_score", "contact_name"}, "must be a number, not string"},
+			{"sequence step: two wrong types", "PUT", seq, `{"steps": [{"subject": 1, "body": 2, "delay_days": 1}]}`, []string{"steps[0].subject", "steps[0].body"}, ""},
+			{"sequence step 2", "PUT", seq, `{"steps": [{"subject": "s", "body": "b"}, {"body": "b", "delay_days": 1}, {"body": "b", "delay_days": "3"}]}`, []string{"steps[2].delay_days"}, ""},
+			{"fraction for a whole number", "PATCH", "/campaigns/" + camp.ID, `{"settings": {"daily_cap": 1.5}}`, []string{"settings.daily_cap"}, "number 1.5"},
+			{"settings.sequence step 1", "PATCH", "/campaigns/" + camp.ID, `{"settings": {"sequence": [{"subject": "s", "body": "b"}, {"body": "b", "delay_days": "3"}]}}`, []string{"settings.sequence[1].delay_days"}, ""},
+			{"template: two wrong types", "POST", "/emails/templates", `{"name": 1, "subject": 2, "body": "b"}`, []string{"name", "subject"}, ""},
+			{"object for a string, array for an object", "POST", "/campaigns", `{"name": {"x": 1}, "settings": []}`, []string{"name", "settings"}, ""},
+		})
+		// A bulk row with two wrong types fails alone, naming both.
+		var bulk BulkAddResult
+		u.do(http.MethodPost, leads+"/bulk", []any{
+			map[string]any{"website_url": "https://ok.example.com"},
+			map[string]any{"website_url": 5, "quality_score": "x"},
+		}).expect(http.StatusOK).decode(&bulk)
+		if bulk.Added != 1 || len(bulk.Failed) != 1 || !strings.Contains(bulk.Failed[0].Reason, "website_url") || !strings.Contains(bulk.Failed[0].Reason, "quality_score") {
+			t.Fatalf("bulk: %+v", bulk)
 		}
 	})
 }

@@ -161,6 +161,13 @@ func decodeJSON(c *gin.Context, dst any) error {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
+		var typ *json.UnmarshalTypeError
+		if errors.As(err, &typ) {
+			// Every wrong type, not only the first.
+			if all := typeProblems(raw, reflect.TypeOf(dst), "", "body"); all != nil {
+				return all
+			}
+		}
 		return jsonError(err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {

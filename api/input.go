@@ -206,6 +206,12 @@ func decodeStrictNamed(raw json.RawMessage, dst any, prefix, whole string) error
 	}
 	v := &models.ValidationError{}
 	var typ *json.UnmarshalTypeError
+	if errors.As(err, &typ) {
+		// Every wrong type, not only the first.
+		if all := typeProblems(raw, reflect.TypeOf(dst), prefix, whole); all != nil {
+			return all
+		}
+	}
 	switch {
 	case errors.As(err, &typ):
 		field := whole

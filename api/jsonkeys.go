@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -26,18 +27,42 @@ import (
 // type that decodes itself, or of type any, are checked for repeated keys
 // only.
 func checkKeys(raw []byte, t reflect.Type, prefix string) error {
+	return walkJSON(raw, t, prefix, "")
+}
+
+// typeProblems reports every value of raw whose JSON type does not fit
+// its field in t (with the key problems checkKeys reports), each named by
+// its path ("steps[2].delay_days"); whole names raw itself when prefix is
+// empty. encoding/json stops at the first wrong type, so a body with two
+// got one detail, and one inside an array was named without its index.
+func typeProblems(raw []byte, t reflect.Type, prefix, whole string) error {
+	return walkJSON(raw, t, prefix, whole)
+}
+
+func walkJSON(raw []byte, t reflect.Type, prefix, whole string) error {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
-	v := &models.ValidationError{}
-	if err := walkKeys(dec, t, prefix, v); err != nil {
+	w := &jsonWalker{dec: dec, v: &models.ValidationError{}, whole: whole, types: whole != ""}
+	if err := w.walk(t, prefix); err != nil {
 		// raw decoded once already, so this cannot happen; refuse rather
 		// than pass unchecked.
 		return badRequest(CodeMalformedJSON, "the request body is not valid JSON")
 	}
-	return v.Err()
+	return w.v.Err()
 }
 
-func walkKeys(dec *json.Decoder, t reflect.Type, path string, v *models.ValidationError) error {
+// jsonWalker walks one JSON value beside the Go type it decodes into.
+type jsonWalker struct {
+	dec *json.Decoder
+	v   *models.ValidationError
+	// types: check the JSON type of each value too; whole names the value
+	// at the root.
+	types bool
+	whole string
+}
+
+func (w *jsonWalker) walk(t reflect.Type, path string) error {
+	dec, v := w.dec, w.v
 	if t == rawMessageType {
 		// Decoded later, by decodeStrictInto, which checks it then: a bad
 		// row of a bulk add fails alone.
@@ -48,18 +73,28 @@ func walkKeys(dec *json.Decoder, t reflect.Type, path string, v *models.Validati
 	if err != nil {
 		return err
 	}
+	t = keyedType(t)
+	if w.types {
+		if got, ok := jsonTypeMismatch(t, tok); !ok {
+			field := path
+			if field == "" {
+				field = w.whole
+			}
+			v.Add(field, fmt.Sprintf("must be %s, not %s", jsonTypeName(t.Kind().String()), got))
+			t = nil // its inside is not t's
+		}
+	}
 	delim, ok := tok.(json.Delim)
 	if !ok {
 		return nil // a scalar
 	}
-	t = keyedType(t)
 	if delim == '[' {
 		var elem reflect.Type
 		if t != nil && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array) {
 			elem = t.Elem()
 		}
 		for i := 0; dec.More(); i++ {
-			if err := walkKeys(dec, elem, fmt.Sprintf("%s[%d]", path, i), v); err != nil {
+			if err := w.walk(elem, fmt.Sprintf("%s[%d]", path, i)); err != nil {
 				return err
 			}
 		}
@@ -95,12 +130,47 @@ func walkKeys(dec *json.Decoder, t reflect.Type, path string, v *models.Validati
 			valueType = ft
 		}
 		seen[key] = true
-		if err := walkKeys(dec, valueType, field, v); err != nil {
+		if err := w.walk(valueType, field); err != nil {
 			return err
 		}
 	}
 	_, err = dec.Token()
 	return err
+}
+
+// jsonTypeMismatch reports whether token tok (from a decoder with UseNumber)
+// can decode into t (keyedType's: nil takes anything), and else how
+// encoding/json names what it got ("string", "number 1.5", "array").
+func jsonTypeMismatch(t reflect.Type, tok json.Token) (string, bool) {
+	if t == nil || tok == nil {
+		return "", true // null leaves any field as it was
+	}
+	k := t.Kind()
+	switch x := tok.(type) {
+	case json.Delim:
+		if x == '[' {
+			return "array", k == reflect.Slice || k == reflect.Array
+		}
+		return "object", k == reflect.Struct || k == reflect.Map
+	case string:
+		return "string", k == reflect.String
+	case bool:
+		return "bool", k == reflect.Bool
+	case json.Number:
+		var err error
+		switch {
+		case reflect.Int <= k && k <= reflect.Int64:
+			_, err = strconv.ParseInt(x.String(), 10, t.Bits())
+		case reflect.Uint <= k && k <= reflect.Uintptr:
+			_, err = strconv.ParseUint(x.String(), 10, t.Bits())
+		case k == reflect.Float32 || k == reflect.Float64:
+			_, err = strconv.ParseFloat(x.String(), t.Bits())
+		default:
+			return "number", false
+		}
+		return "number " + x.String(), err == nil
+	}
+	return fmt.Sprint(tok), false
 }
 
 // unknownKeyReason explains a key encoding/json accepted for a field of
