@@ -346,6 +346,32 @@ func TestSuppressionNonASCIIAddress(t *testing.T) {
 	})
 }
 
+// An internationalised domain is one domain in either of its forms: an
+// entry written one way covers an address written the other (lists are
+// copied from bounce reports and DNS tools in the ASCII form).
+func TestSuppressionInternationalisedDomain(t *testing.T) {
+	t.Parallel()
+	eachServer(t, func(t *testing.T, ts *testServer) {
+		ctx := context.Background()
+		owner := ts.newUser("owner@agency.example")
+		camp := owner.createCampaign("IDN")
+		owner.do(http.MethodPost, "/suppression", map[string]any{"value": "@xn--mnchen-3ya.de"}).expect(http.StatusCreated)
+		owner.do(http.MethodPost, "/suppression", map[string]any{"value": "redaktion@bücher.example"}).expect(http.StatusCreated)
+		for _, addr := range []string{"redaktion@münchen.de", "Redaktion@MÜNCHEN.de", "redaktion@xn--bcher-kva.example"} {
+			if hit, err := store.IsSuppressed(ctx, ts.DB, owner.User.ID, addr); err != nil || hit == "" {
+				t.Errorf("%s is not covered (%v): it would be mailed", addr, err)
+			}
+		}
+		if hit, _ := store.IsSuppressed(ctx, ts.DB, owner.User.ID, "info@bücher.example"); hit != "" {
+			t.Errorf("info@bücher.example covered by %q, only redaktion@ is listed", hit)
+		}
+		l := owner.addLead(camp.ID, map[string]any{"website_url": "https://münchen.de", "contact_email": "redaktion@münchen.de"})
+		if !l.Suppressed {
+			t.Error("a lead added on the listed domain, in its other form, is not flagged")
+		}
+	})
+}
+
 func testSigner(t *testing.T) *unsub.Signer {
 	t.Helper()
 	s, err := unsub.New([]byte(unsubTestSecret))

@@ -601,12 +601,11 @@ WHERE user_id = ? AND scope = ? AND scope_key = ? AND day = ? AND count > 0`, us
 // suppressionHit answers the suppression entry (the address or "@domain")
 // that forbids mail to addr for the user, or "".
 func suppressionHit(tx *gorm.DB, userID, addr string) (string, error) {
-	a := strings.ToLower(strings.TrimSpace(addr))
 	var vals []string
 	// Values are stored lower-cased (migration 00009): the unique index
 	// answers.
 	err := tx.Model(&models.Suppression{}).Where("user_id = ? AND value IN ?", userID,
-		[]string{a, "@" + models.EmailDomain(a)}).Limit(1).Pluck("value", &vals).Error
+		suppressionKeys(addr)).Limit(1).Pluck("value", &vals).Error
 	if err != nil {
 		return "", fmt.Errorf("suppression check: %w", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/net/idna"
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 
@@ -217,16 +218,38 @@ func SuppressedAmong(ctx context.Context, db *gorm.DB, userID string, addrs []st
 	return suppressedSet(db.WithContext(ctx), userID, addrs)
 }
 
+// suppressionKeys are the list values that cover addr: the address and
+// its "@domain", lower-cased, each also with its domain in the other form
+// of an internationalised name (münchen.de and xn--mnchen-3ya.de are one
+// domain, and lists are copied from bounce reports and DNS tools in
+// either).
+func suppressionKeys(addr string) []string {
+	a := strings.ToLower(strings.TrimSpace(addr))
+	if a == "" {
+		return nil
+	}
+	at := strings.LastIndexByte(a, '@')
+	if at < 0 {
+		return []string{a}
+	}
+	local, domain := a[:at], a[at+1:]
+	keys := []string{a, "@" + domain}
+	for _, conv := range []func(string) (string, error){idna.Lookup.ToASCII, idna.Lookup.ToUnicode} {
+		if other, err := conv(domain); err == nil && other != "" && other != domain {
+			other = strings.ToLower(other)
+			keys = append(keys, local+"@"+other, "@"+other)
+		}
+	}
+	return keys
+}
+
 func suppressedSet(tx *gorm.DB, userID string, addrs []string) (map[string]bool, error) {
 	out := map[string]bool{}
 	keys := map[string]bool{}
 	for _, a := range addrs {
-		a = strings.ToLower(strings.TrimSpace(a))
-		if a == "" {
-			continue
+		for _, k := range suppressionKeys(a) {
+			keys[k] = true
 		}
-		keys[a] = true
-		keys["@"+models.EmailDomain(a)] = true
 	}
 	if len(keys) == 0 {
 		return out, nil
@@ -249,9 +272,11 @@ func suppressedSet(tx *gorm.DB, userID string, addrs []string) (map[string]bool,
 		list = list[n:]
 	}
 	for _, a := range addrs {
-		a = strings.ToLower(strings.TrimSpace(a))
-		if a != "" && (hit[a] || hit["@"+models.EmailDomain(a)]) {
-			out[a] = true
+		for _, k := range suppressionKeys(a) {
+			if hit[k] {
+				out[strings.ToLower(strings.TrimSpace(a))] = true
+				break
+			}
 		}
 	}
 	return out, nil
