@@ -376,3 +376,26 @@ func TestAddLeadURLTooLongOnceNormalised(t *testing.T) {
 		}
 	})
 }
+
+// One site however its address is written: an internationalised host in
+// Unicode or ASCII (decomposed, full-width), a path percent-encoded in
+// either case or not at all. The second add is a 409 (SPEC §2: unique per
+// campaign by normalised URL).
+func TestAddLeadSameSiteWrittenOtherwise(t *testing.T) {
+	t.Parallel()
+	eachServer(t, func(t *testing.T, ts *testServer) {
+		u := ts.newUser("owner@example.com")
+		for _, p := range [][2]string{
+			{"https://bücher.example", "https://xn--bcher-kva.example"},
+			{"https://b\u00fccher.example", "https://bu\u0308cher.example"},
+			{"https://example.com", "https://ｅｘａｍｐｌｅ.com"},
+			{"https://example.com/caf%C3%A9", "https://example.com/caf%c3%a9"},
+			{"https://example.com/café", "https://example.com/caf%C3%A9"},
+			{"https://example.com/~editor", "https://example.com/%7Eeditor"},
+		} {
+			camp := u.createCampaign("Same site")
+			u.addLead(camp.ID, map[string]any{"website_url": p[0]})
+			u.do(http.MethodPost, "/campaigns/"+camp.ID+"/leads", map[string]any{"website_url": p[1]}).expect(http.StatusConflict)
+		}
+	})
+}

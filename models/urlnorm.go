@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strings"
 	"unicode/utf8"
+
+	"golang.org/x/net/idna"
 )
 
 // ErrInvalidURL is returned for anything that is not an http(s) URL with a host.
@@ -113,6 +115,13 @@ func NormalizeURL(raw string) (string, error) {
 	}
 	scheme := strings.ToLower(u.Scheme)
 	host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
+	// An internationalised name in its ASCII form (IDNA's lookup mapping:
+	// bücher.example, its decomposed spelling, full-width letters and
+	// xn--bcher-kva.example are one site). A host IDNA refuses (an
+	// underscore) stays as written.
+	if ascii, err := idna.Lookup.ToASCII(host); err == nil && ascii != "" {
+		host = ascii
+	}
 	host = strings.TrimPrefix(host, "www.")
 	port := u.Port()
 	if (scheme == "http" && port == "80") || (scheme == "https" && port == "443") || port == "" {
@@ -123,7 +132,9 @@ func NormalizeURL(raw string) (string, error) {
 	} else if strings.Contains(host, ":") {
 		host = "[" + host + "]"
 	}
-	path := u.EscapedPath()
+	// The path escaped afresh, not as sent: %c3%a9 and %C3%A9, ~ and %7E
+	// are the same path (RFC 3986 §6.2.2).
+	path := (&url.URL{Path: u.Path}).EscapedPath()
 	path = strings.TrimRight(path, "/")
 	q := u.Query()
 	keys := make([]string, 0, len(q))

@@ -18,6 +18,16 @@ func TestNormalizeURL(t *testing.T) {
 		{"https://example.com/post?b=2&a=1&fbclid=zz&gclid=q", "example.com/post?a=1&b=2"},
 		{"  https://example.com/Path/  ", "example.com/Path"},
 		{"https://example.com.", "example.com"},
+		// One site however its internationalised name is written.
+		{"https://bücher.example/", "xn--bcher-kva.example"},
+		{"https://BU\u0308CHER.example", "xn--bcher-kva.example"},
+		{"https://xn--bcher-kva.example", "xn--bcher-kva.example"},
+		{"https://ｗｗｗ.ｅｘａｍｐｌｅ.com/blog", "example.com/blog"},
+		{"https://my_site.example/a", "my_site.example/a"},
+		// One path however it is percent-encoded.
+		{"https://example.com/caf%c3%a9", "example.com/caf%C3%A9"},
+		{"https://example.com/café", "example.com/caf%C3%A9"},
+		{"https://example.com/%7Eeditor", "example.com/~editor"},
 	}
 	for _, c := range cases {
 		got, err := NormalizeURL(c.in)

@@ -208,6 +208,7 @@ func provider(ctx context.Context, db *gorm.DB) (*goose.Provider, error) {
 	if err != nil {
 		return nil, fmt.Errorf("migrate: %w", err)
 	}
+	opts = append(opts, goose.WithGoMigrations(rekeyLeadsMigration(dialect == goose.DialectPostgres)))
 	p, err := goose.NewProvider(dialect, sqlDB, fsys, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("migrate: %w", err)
