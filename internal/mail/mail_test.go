@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"mime/multipart"
@@ -368,5 +369,36 @@ func TestUnusableSenderIsTemporary(t *testing.T) {
 	}
 	if srv.Count() != 0 {
 		t.Errorf("%d messages went out", srv.Count())
+	}
+}
+
+// A display name with a quote or a backslash (O"Brien) is escaped, not a
+// build failure: one was classed permanent, and the lead bounced and its
+// address was suppressed for a message never sent.
+func TestSendDisplayNamesWithQuotes(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t, mailtest.Options{})
+	s := newSender(t, srv, outmail.TLSNone, nil, false)
+	for i, name := range []string{`Ed "Bud`, `Ed Itor \`, `O"Brien`, `Jürgen "Jay" Müller`} {
+		m := sample(0)
+		m.MessageID = fmt.Sprintf("quote-%d@example.org", i)
+		m.ToName, m.FromName = name, name+" (agency)"
+		if err := s.Send(context.Background(), m); err != nil {
+			t.Errorf("name %q: %v", name, err)
+			continue
+		}
+		got := srv.ByMessageID(m.MessageID)
+		if len(got) != 1 {
+			t.Errorf("name %q: captured %d messages", name, len(got))
+			continue
+		}
+		to, err := mail.ParseAddress(got[0].Header.Get("To"))
+		if err != nil || to.Name != name || to.Address != m.To {
+			t.Errorf("name %q: To header %q reads back as %+v (%v)", name, got[0].Header.Get("To"), to, err)
+		}
+		from, err := (&mail.AddressParser{WordDecoder: &mime.WordDecoder{}}).Parse(got[0].Header.Get("From"))
+		if err != nil || from.Name != name+" (agency)" {
+			t.Errorf("name %q: From header %q reads back as %+v (%v)", name, got[0].Header.Get("From"), from, err)
+		}
 	}
 }

@@ -10,6 +10,7 @@ package mail
 import (
 	"errors"
 	"fmt"
+	netmail "net/mail"
 	"strings"
 	"time"
 
@@ -68,6 +69,17 @@ func bracket(id string) string { return "<" + oneLine(id) + ">" }
 // and no lead may be bounced for it.
 var ErrSender = errors.New("the sender address is not usable")
 
+// formatAddress is name <addr> as RFC 5322 writes it (the name quoted and
+// escaped, or encoded when it is not ASCII).
+// addr must parse on its own: net/mail would quote a malformed local part
+// ("a@@example.com" as "a@"@example.com) rather than refuse it.
+func formatAddress(name, addr string) (string, error) {
+	if _, err := netmail.ParseAddress(addr); err != nil {
+		return "", err
+	}
+	return (&netmail.Address{Name: oneLine(name), Address: addr}).String(), nil
+}
+
 // Build turns m into a go-mail message.
 func Build(m Message) (*gomail.Msg, error) {
 	if m.MessageID == "" || m.To == "" || m.From == "" {
@@ -79,10 +91,22 @@ func Build(m Message) (*gomail.Msg, error) {
 		return nil, fmt.Errorf("build message: Message-ID %q is not printable ASCII (a non-ASCII SMTP_FROM domain?): %w", m.MessageID, ErrSender)
 	}
 	msg := gomail.NewMsg(gomail.WithNoDefaultUserAgent())
-	if err := msg.FromFormat(oneLine(m.FromName), m.From); err != nil {
+	// Names go through net/mail, which quotes and escapes them: go-mail's
+	// *Format helpers wrap the name in quotes as it is, so a contact named
+	// O"Brien or "Ed \" made the address unparsable, and the lead was
+	// bounced and suppressed for a message never sent.
+	from, err := formatAddress(m.FromName, m.From)
+	if err == nil {
+		err = msg.From(from)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("build message: from: %w: %w", ErrSender, err)
 	}
-	if err := msg.AddToFormat(oneLine(m.ToName), m.To); err != nil {
+	to, err := formatAddress(m.ToName, m.To)
+	if err == nil {
+		err = msg.AddTo(to)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("build message: to: %w", err)
 	}
 	msg.Subject(oneLine(m.Subject))
