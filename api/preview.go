@@ -95,7 +95,7 @@ func (s *Server) preview(c *gin.Context) {
 		return
 	}
 	values := models.PlaceholderValues(camp, lead)
-	rs, rb, rh := models.Render(subject, values), models.Render(body, values), models.Render(html, values)
+	rs, rb, rh := models.Render(subject, values), models.Render(body, values), models.Render(html, models.HTMLValues(values))
 	c.JSON(http.StatusOK, PreviewOut{
 		Subject: rs.Text, Body: rb.Text, HTMLBody: rh.Text,
 		UnknownPlaceholders:  mergeNames(rs.Unknown, rb.Unknown, rh.Unknown),

@@ -1,6 +1,7 @@
 package models
 
 import (
+	"html"
 	"sort"
 	"strings"
 )
@@ -19,6 +20,17 @@ type RenderResult struct {
 	// Unfilled placeholders are known names whose value is empty for this
 	// lead; they render as nothing.
 	Unfilled []string
+}
+
+// HTMLValues are values escaped for an HTML body: a lead's title or name
+// is text ("Tom & Jerry <Reviews>"), and a scraped or imported one must not
+// put markup (an image, a link) into the agency's e-mail.
+func HTMLValues(values map[string]string) map[string]string {
+	out := make(map[string]string, len(values))
+	for k, v := range values {
+		out[k] = html.EscapeString(v)
+	}
+	return out
 }
 
 // PlaceholderValues builds the values a lead and its campaign give to the

@@ -78,7 +78,7 @@ type Rendered struct {
 func RenderStep(c models.Campaign, l models.Lead, steps []ComposedStep, i int, threadSubject string) Rendered {
 	values := models.PlaceholderValues(c, l)
 	problems := map[string]bool{}
-	render := func(text string) string {
+	renderWith := func(text string, values map[string]string) string {
 		r := models.Render(text, values)
 		for _, u := range r.Unknown {
 			problems["unknown:"+u] = true
@@ -88,6 +88,7 @@ func RenderStep(c models.Campaign, l models.Lead, steps []ComposedStep, i int, t
 		}
 		return r.Text
 	}
+	render := func(text string) string { return renderWith(text, values) }
 	out := Rendered{}
 	if i == 0 {
 		out.Subject = render(steps[0].Subject)
@@ -99,7 +100,7 @@ func RenderStep(c models.Campaign, l models.Lead, steps []ComposedStep, i int, t
 	}
 	out.Text = render(steps[i].Body)
 	if strings.TrimSpace(steps[i].HTML) != "" {
-		out.HTML = render(steps[i].HTML)
+		out.HTML = renderWith(steps[i].HTML, models.HTMLValues(values))
 	}
 	for p := range problems {
 		out.Problems = append(out.Problems, p)

@@ -870,3 +870,32 @@ func TestCheckLaunchRendersWhatWillBeSent(t *testing.T) {
 		}
 	})
 }
+
+// A lead's text goes into the HTML alternative escaped: a title is text
+// ("Tom & Jerry <Reviews>"), and a scraped name must not put markup into
+// the e-mail. The plain text keeps it as written.
+func TestHTMLPlaceholdersEscaped(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *gorm.DB) {
+		s := alwaysOpen()
+		s.Sequence[0].HTMLBody = "<p>Hi {name}, I read {website_title}.</p>"
+		f := newSndFixture(t, db, s)
+		l := f.lead(t, f.camp, "ed@html.example")
+		if err := db.Model(&models.Lead{}).Where("id = ?", l.ID).Updates(map[string]any{
+			"website_title": `Tom & Jerry <Reviews>`, "contact_name": `Ed <img src="https://evil.example/x.png">`,
+		}).Error; err != nil {
+			t.Fatal(err)
+		}
+		d := f.begin(t, l, 0, f.now, store.SendLimits{})
+		if d.Outcome != store.OutcomeApproved {
+			t.Fatalf("%s %s", d.Outcome, d.Reason)
+		}
+		want := `<p>Hi Ed &lt;img src=&#34;https://evil.example/x.png&#34;&gt;, I read Tom &amp; Jerry &lt;Reviews&gt;.</p>`
+		if d.HTML != want {
+			t.Errorf("HTML alternative %q, want %q", d.HTML, want)
+		}
+		if !strings.Contains(d.Attempt.Body, `Hi Ed <img src="https://evil.example/x.png">`) {
+			t.Errorf("plain text %q: the name as written", d.Attempt.Body)
+		}
+	})
+}
