@@ -80,6 +80,8 @@ type LeadProgress struct {
 	TerminalByReplyAt time.Time `json:"terminal_by_reply_at,omitzero"`
 	// Parks counts the send tries in a row that found the campaign paused.
 	Parks int `json:"parks,omitempty"`
+	// Replan carries a replan not yet taken across continue-as-new.
+	Replan bool `json:"replan,omitempty"`
 }
 
 // ReplyBase is a lead's state just before a reply changed it.
@@ -121,6 +123,22 @@ const versionRevivedAtClose = "revived-at-close"
 // could be, and later replies were ignored).
 const versionReclassifyReplay = "reclassify-replays-replies"
 
+// versionManualDecisionKept marks lead workflows where reclassifying the
+// first reply after a person changed the status applies the new tag on top
+// of that decision (before: back to the state before the first reply,
+// which could send a follow-up to a lead marked replied by hand).
+const versionManualDecisionKept = "manual-decision-kept"
+
+// versionReclassifyOnce marks lead workflows that ignore a reclassification
+// they have applied already (two deliverers raced: a soft bounce's hold
+// was pushed back twice).
+const versionReclassifyOnce = "reclassify-once"
+
+// versionStatusExclusive marks lead workflows where a reply waits while a
+// manual status change is being written (before: it was worked out from
+// the status before that change, refused by the database, and lost).
+const versionStatusExclusive = "status-update-exclusive"
+
 type leadWF struct {
 	ctx workflow.Context
 	in  LeadInput
@@ -135,6 +153,9 @@ type leadWF struct {
 	gone       bool
 	// replan: the campaign's settings changed; ask the send step again.
 	replan bool
+	// updating counts manual status changes being written; a reply waits
+	// for them (versionStatusExclusive).
+	updating int
 
 	dispatchCh, resumeCh, replyCh, stopCh, replanCh workflow.ReceiveChannel
 	// wake lets update handlers interrupt the main loop's waits.
@@ -149,6 +170,7 @@ func LeadWorkflow(ctx workflow.Context, in LeadInput) error {
 	w := &leadWF{ctx: ctx, in: in, status: in.Status, dispatched: in.Dispatched, plan: in.Plan}
 	if in.Progress != nil {
 		w.p = *in.Progress
+		w.replan, w.p.Replan = w.p.Replan, false
 	} else if in.Status != models.StatusDiscovered {
 		// Contacted outside this engine (or before it knew the lead): its
 		// sequence is not ours to run.
@@ -472,6 +494,16 @@ func (w *leadWF) takePending() {
 
 // onReply applies a classified reply (SPEC §8).
 func (w *leadWF) onReply(r ReplySignal) {
+	if w.updating > 0 {
+		// A manual status change is being written: the reply applies to
+		// the status it leaves (versionStatusExclusive).
+		_ = workflow.Await(w.ctx, func() bool { return w.updating == 0 })
+	}
+	if r.Reclassified && w.sameAsApplied(r) &&
+		workflow.GetVersion(w.ctx, versionReclassifyOnce, workflow.DefaultVersion, 1) == 1 {
+		// The same correction delivered again (two deliverers raced).
+		return
+	}
 	if r.Reclassified && w.canReplay(r.ReplyID) &&
 		workflow.GetVersion(w.ctx, versionReclassifyReplay, workflow.DefaultVersion, 1) == 1 {
 		w.reclassify(r)
@@ -482,7 +514,14 @@ func (w *leadWF) onReply(r ReplySignal) {
 		// Delivered again (two deliverers raced): applied once already.
 		return
 	}
-	if r.Reclassified && w.p.ReplyBase != nil && w.p.ReplyBase.ReplyID == r.ReplyID {
+	fromBase := r.Reclassified && w.p.ReplyBase != nil && w.p.ReplyBase.ReplyID == r.ReplyID
+	if fromBase && w.p.ManualAfterReply &&
+		workflow.GetVersion(w.ctx, versionManualDecisionKept, workflow.DefaultVersion, 1) == 1 {
+		// A person has set the status since: the new tag applies on top of
+		// that decision, as any reply after it would.
+		fromBase = false
+	}
+	if fromBase {
 		// As if the new tag were the first: back to the state before the
 		// reply, then apply it.
 		b := w.p.ReplyBase
@@ -532,6 +571,18 @@ func (w *leadWF) replyEvent(a AppliedReply) {
 	case !slices.Contains(models.ReplyTags, a.Tag):
 		w.event("note", "reply with unknown tag "+a.Tag)
 	}
+}
+
+// sameAsApplied reports whether r is a reply already applied with the same
+// tag (and, for an out-of-office, the same return date, or none given).
+func (w *leadWF) sameAsApplied(r ReplySignal) bool {
+	i := w.appliedIndex(r.ReplyID)
+	if i < 0 {
+		return false
+	}
+	a := w.p.Replies[i]
+	return a.Tag == r.Tag && a.BounceKind == r.BounceKind &&
+		(r.Tag != models.ReplyOutOfOffice || r.Until.IsZero() || r.Until.Equal(a.NotBefore))
 }
 
 // appliedIndex is the position of a reply in LeadProgress.Replies, or -1.
@@ -767,6 +818,10 @@ func (w *leadWF) setStatus(ctx workflow.Context, c StatusChange) (StatusResult, 
 	if source == "" {
 		source = "api"
 	}
+	if workflow.GetVersion(ctx, versionStatusExclusive, workflow.DefaultVersion, 1) == 1 {
+		w.updating++
+		defer func() { w.updating-- }()
+	}
 	if err := w.transition(ctx, TransitionRequest{To: c.Status, Source: source}); err != nil {
 		return StatusResult{From: from, Status: w.status}, err
 	}
@@ -847,6 +902,7 @@ func (w *leadWF) continueAsNew() error {
 		return err
 	}
 	p := w.p
+	p.Replan = w.replan
 	return workflow.NewContinueAsNewError(w.ctx, LeadWorkflowName, LeadInput{
 		CampaignID: w.in.CampaignID, LeadID: w.in.LeadID, OwnerID: w.in.OwnerID,
 		Status: w.status, Dispatched: w.dispatched, Plan: w.plan, Progress: &p,
