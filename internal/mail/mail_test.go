@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-smtp"
+
 	outmail "github.com/backlinkoutreach/outreach/internal/mail"
 	"github.com/backlinkoutreach/outreach/internal/mailtest"
 	"github.com/backlinkoutreach/outreach/internal/tlsutil"
@@ -400,5 +402,44 @@ func TestSendDisplayNamesWithQuotes(t *testing.T) {
 		if err != nil || from.Name != name+" (agency)" {
 			t.Errorf("name %q: From header %q reads back as %+v (%v)", name, got[0].Header.Get("From"), from, err)
 		}
+	}
+}
+
+// A refusal that is about our sending set-up, not the recipient, is ours:
+// retried and marked config, never permanent (each lead of the list would
+// be bounced and suppressed). A refusal of the recipient stays permanent.
+func TestRecipientRefusalsAboutTheSender(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t, mailtest.Options{})
+	s := newSender(t, srv, outmail.TLSNone, nil, false)
+	for i, tc := range []struct {
+		code   int
+		enh    smtp.EnhancedCode
+		msg    string
+		config bool
+	}{
+		{550, smtp.EnhancedCode{5, 7, 26}, "Unauthenticated email from example.org is not accepted due to domain's DMARC policy", true},
+		{550, smtp.EnhancedCode{5, 7, 23}, "SPF validation failed", true},
+		{554, smtp.EnhancedCode{5, 7, 1}, "Relay access denied", true},
+		{530, smtp.EnhancedCode{5, 7, 0}, "Authentication required", true},
+		{535, smtp.EnhancedCode{5, 7, 8}, "Authentication credentials invalid", true},
+		{550, smtp.EnhancedCode{5, 7, 1}, "Message rejected as spam by Content Filtering", false},
+		{550, smtp.EnhancedCode{5, 1, 1}, "User unknown", false},
+	} {
+		rcpt := fmt.Sprintf("r%d@blog.example", i)
+		srv.RejectWith(rcpt, tc.code, tc.enh, tc.msg)
+		m := sample(0)
+		m.To = rcpt
+		var se *outmail.SendError
+		err := s.Send(context.Background(), m)
+		if !errors.As(err, &se) {
+			t.Fatalf("%d %v: %v", tc.code, tc.enh, err)
+		}
+		if tc.config && (se.Kind != outmail.Temporary || !se.Config) || !tc.config && (se.Kind != outmail.Permanent || se.Config) {
+			t.Errorf("%d %v %q: kind %v, config %v", tc.code, tc.enh, tc.msg, se.Kind, se.Config)
+		}
+	}
+	if srv.Count() != 0 {
+		t.Errorf("%d messages went out", srv.Count())
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strings"
 	"time"
 
 	gomail "github.com/wneessen/go-mail"
@@ -219,7 +220,7 @@ func classifySend(err error) error {
 	}
 	code := se.ErrorCode()
 	switch {
-	case code >= 500 && se.Reason == gomail.ErrSMTPMailFrom:
+	case code >= 500 && (se.Reason == gomail.ErrSMTPMailFrom || senderRefused(code, se.EnhancedStatusCode(), se.Error())):
 		// The server refuses our sender, not the recipient: bouncing the
 		// lead would punish it for our configuration. Retry (with backoff)
 		// until the operator fixes it.
@@ -234,4 +235,26 @@ func classifySend(err error) error {
 	default:
 		return &SendError{Kind: Temporary, Err: err}
 	}
+}
+
+// senderRefused reports a 5xx, to a recipient or to the message, that is
+// about our sending set-up and not the recipient: authentication required
+// or refused (530, 5.7.0 with "auth", 5.7.8), relaying denied (5.7.1 with
+// "relay": the submission server does not let us send), or the
+// recipient's server refusing our domain's SPF, DKIM or DMARC, reverse DNS
+// or null MX (RFC 7372: 5.7.23 to 5.7.27). Every lead of a list meets the
+// same answer: classed permanent, each would be bounced and suppressed.
+func senderRefused(code int, enhanced, text string) bool {
+	text = strings.ToLower(text)
+	switch {
+	case code == 530:
+		return true
+	case enhanced == "5.7.8", enhanced == "5.7.23", enhanced == "5.7.24", enhanced == "5.7.25", enhanced == "5.7.26", enhanced == "5.7.27":
+		return true
+	case enhanced == "5.7.0":
+		return strings.Contains(text, "auth")
+	case enhanced == "5.7.1":
+		return strings.Contains(text, "relay")
+	}
+	return false
 }

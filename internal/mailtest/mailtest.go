@@ -244,6 +244,11 @@ func (s *Server) Reject(addr string, code int, msg string) {
 	if code < 500 {
 		enh = smtp.EnhancedCode{4, 2, 0}
 	}
+	s.RejectWith(addr, code, enh, msg)
+}
+
+// RejectWith is Reject with the enhanced status code enh (RFC 3463).
+func (s *Server) RejectWith(addr string, code int, enh smtp.EnhancedCode, msg string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.reject[strings.ToLower(addr)] = &smtp.SMTPError{Code: code, EnhancedCode: enh, Message: msg}
