@@ -115,10 +115,15 @@ func (a *Activities) SendStep(ctx context.Context, req workflows.SendRequest) (w
 	defer rcancel()
 	log := a.Log.With("campaign_id", att.CampaignID, "lead_id", att.LeadID, "step", att.Step, "message_id", att.MessageID)
 	if sendErr == nil {
+		// One time for the ledger and for the workflow, which times the
+		// next step from it: the send step checks that due time against
+		// the ledger, and a conversation of seconds made every follow-up,
+		// asked when due, wait as not_due first.
+		sentAt := a.now()
 		st := res.Status
 		err := retryDB(rctx, func(ctx context.Context) error {
 			var err error
-			st, err = store.FinishSent(ctx, a.DB, att, a.now())
+			st, err = store.FinishSent(ctx, a.DB, att, sentAt)
 			return err
 		})
 		if err != nil {
@@ -126,7 +131,7 @@ func (a *Activities) SendStep(ctx context.Context, req workflows.SendRequest) (w
 			return res, err
 		}
 		metrics.SendsTotal.WithLabelValues("sent").Inc()
-		res.Outcome, res.SentAt, res.Status = workflows.OutcomeSent, now, st
+		res.Outcome, res.SentAt, res.Status = workflows.OutcomeSent, sentAt, st
 		return res, nil
 	}
 	switch mail.KindOf(sendErr) {

@@ -299,3 +299,51 @@ func counterValue(c prometheus.Counter) float64 {
 	}
 	return m.GetCounter().GetValue()
 }
+
+// clockMailer is a Mailer whose conversation takes d on the activities'
+// clock (a real SMTP server with TLS takes seconds).
+type clockMailer struct {
+	now *time.Time
+	d   time.Duration
+}
+
+func (m clockMailer) Send(context.Context, mail.Message) error { *m.now = m.now.Add(m.d); return nil }
+
+// The send time the workflow bases the follow-up on (SendResult.SentAt)
+// must be the one the send step checks the due time against
+// (attempts.sent_at): else every follow-up, asked exactly when due, is
+// first refused as not_due with an audit entry and a timeline event.
+func TestSentAtMatchesLedger(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *gorm.DB) {
+		ctx := context.Background()
+		f := newFixture(t, db, "127.0.0.1", 1)
+		if err := db.Model(&models.Campaign{}).Where("id = ?", f.camp.ID).Select("settings").Updates(models.Campaign{Settings: models.CampaignSettings{
+			Window:        models.SendingWindow{Days: []string{"mon", "tue", "wed", "thu", "fri", "sat", "sun"}, Start: "00:00", End: "24:00"},
+			MinGapSeconds: ptr(0), JitterSeconds: ptr(0),
+			Sequence: []models.SeqStep{{Subject: "Hello {website_title}", Body: "Hi {name}"}, {Body: "Following up, {name}", DelayDays: 3}},
+		}}).Error; err != nil {
+			t.Fatal(err)
+		}
+		now := time.Now().UTC()
+		f.acts.Now = func() time.Time { return now }
+		f.acts.Mail = clockMailer{now: &now, d: 5 * time.Second}
+		l := f.lead(t, "ed@blog.example")
+		res, err := f.acts.SendStep(ctx, workflows.SendRequest{CampaignID: f.camp.ID, LeadID: l.ID})
+		if err != nil || res.Outcome != workflows.OutcomeSent {
+			t.Fatalf("pitch: %+v %v", res, err)
+		}
+		// The lead workflow wakes at LastSentAt + delay (workflows/lead.go due()).
+		now = res.SentAt.Add(3 * 24 * time.Hour)
+		fu, err := f.acts.SendStep(ctx, workflows.SendRequest{CampaignID: f.camp.ID, LeadID: l.ID, Step: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fu.Outcome != workflows.OutcomeSent {
+			var a models.Attempt
+			db.Take(&a, "lead_id = ? AND step = 0", l.ID)
+			t.Errorf("follow-up asked at its due time: %s %s until %s (SendResult.SentAt %s, ledger sent_at %s)",
+				fu.Outcome, fu.Reason, fu.Until, res.SentAt, a.SentAt.UTC())
+		}
+	})
+}
