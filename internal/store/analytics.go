@@ -236,14 +236,15 @@ func DailySends(ctx context.Context, db *gorm.DB, campaignID string, loc *time.L
 		return nil, fmt.Errorf("daily sends: days must be 1..%d, got %d", MaxAnalyticsDays, days)
 	}
 	local := now.In(loc)
-	first := time.Date(local.Year(), local.Month(), local.Day()-days+1, 0, 0, 0, 0, loc)
 	out := make([]DaySends, days)
 	bounds := make([]time.Time, days+1)
 	for i := range bounds {
-		d := time.Date(first.Year(), first.Month(), first.Day()+i, 0, 0, 0, 0, loc)
-		bounds[i] = d.UTC()
+		// Calendar dates are counted in UTC, where every day exists; each
+		// starts at its first local instant.
+		day := time.Date(local.Year(), local.Month(), local.Day()-days+1+i, 0, 0, 0, 0, time.UTC)
+		bounds[i] = localDayStart(day, loc).UTC()
 		if i < days {
-			out[i].Date = d.Format(time.DateOnly)
+			out[i].Date = day.Format(time.DateOnly)
 		}
 	}
 	query, args := dailySendsSQL(DialectOf(db), campaignID, bounds)
@@ -260,6 +261,20 @@ func DailySends(ctx context.Context, db *gorm.DB, campaignID string, loc *time.L
 		}
 	}
 	return out, nil
+}
+
+// localDayStart is the first instant of day's date in loc. Where the clocks
+// go forward at midnight (America/Santiago, America/Havana) local 00:00
+// does not exist, and time.Date answers 23:00 of the day before: the day
+// then starts where the change ends.
+func localDayStart(day time.Time, loc *time.Location) time.Time {
+	y, m, d := day.Date()
+	t := time.Date(y, m, d, 0, 0, 0, 0, loc)
+	if t.Day() == d {
+		return t
+	}
+	start, _ := time.Date(y, m, d, 12, 0, 0, 0, loc).ZoneBounds()
+	return start
 }
 
 // dailySendsSQL counts sends between consecutive bounds; row i is the day

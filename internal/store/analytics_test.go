@@ -385,3 +385,51 @@ func TestDailySends(t *testing.T) {
 		}
 	})
 }
+
+// Where the clocks go forward at midnight (America/Santiago) the day has no
+// 00:00: the series still holds every date once, each from its first
+// local instant, and ends today.
+func TestDailySendsMidnightDSTGap(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *gorm.DB) {
+		f := &anFixture{t: t, db: db, ctx: context.Background()}
+		u := f.user("owner@example.com")
+		c := f.campaign(u.ID, "Santiago", "America/Santiago", models.CampaignActive)
+		l := f.lead(c)
+		f.attempt(l, 0, models.AttemptSent, "2025-09-16T15:00:00Z") // 12:00 on the 16th in Santiago (-03)
+		f.attempt(l, 1, models.AttemptSent, "2025-09-07T03:30:00Z") // 23:30 on the 6th in Santiago (-04)
+		scl, err := time.LoadLocation("America/Santiago")
+		if err != nil {
+			t.Fatal(err)
+		}
+		now := time.Date(2025, 9, 16, 16, 0, 0, 0, time.UTC) // 13:00 on the 16th in Santiago
+
+		// A window whose first day is the day without a midnight.
+		got, err := store.DailySends(f.ctx, db, c.ID, scl, now, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 10 || got[0].Date != "2025-09-07" || got[9].Date != "2025-09-16" || got[9].Sent != 1 {
+			t.Errorf("10 days ending 2025-09-16 in Santiago: got %v\nwant 2025-09-07 .. 2025-09-16, today with 1 send", got)
+		}
+
+		// A window that crosses that day: every date once, in order, and
+		// the 23:30 send of the 6th on the 6th.
+		got, err = store.DailySends(f.ctx, db, c.ID, scl, now, 15)
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Date(2025, 9, 2, 12, 0, 0, 0, time.UTC)
+		for i, d := range got {
+			if want := start.AddDate(0, 0, i).Format(time.DateOnly); d.Date != want {
+				t.Errorf("entry %d is %s, want %s (series %v)", i, d.Date, want, got)
+				break
+			}
+		}
+		for _, d := range got {
+			if d.Date == "2025-09-06" && d.Sent != 1 {
+				t.Errorf("2025-09-06 has %d sends, want 1 (the 23:30 local send): %v", d.Sent, got)
+			}
+		}
+	})
+}
