@@ -276,3 +276,65 @@ func TestAnalyticsCountersConcurrent(t *testing.T) {
 		}
 	})
 }
+
+// Statements touching many rows of several leads and campaigns at once:
+// the counters (PostgreSQL's statement triggers aggregate them) match a
+// recount after each.
+func TestCountersBulkStatements(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *gorm.DB) {
+		f := &anFixture{t: t, db: db, ctx: context.Background()}
+		u := f.user("owner@example.com")
+		c1 := f.campaign(u.ID, "one", "", models.CampaignActive)
+		c2 := f.campaign(u.ID, "two", "", models.CampaignActive)
+		var leads []models.Lead
+		for i := range 8 {
+			leads = append(leads, f.lead([]models.Campaign{c1, c2}[i%2]))
+		}
+		exec := func(step, q string, args ...any) {
+			t.Helper()
+			if err := db.Exec(q, args...).Error; err != nil {
+				t.Fatalf("%s: %v", step, err)
+			}
+			checkStats(t, db, step, c1.ID, c2.ID)
+		}
+		// several attempts per lead in one INSERT
+		var atts []models.Attempt
+		now := time.Now().UTC()
+		for i, l := range leads {
+			for s := range 3 {
+				st := []models.AttemptState{models.AttemptSent, models.AttemptUnknown, models.AttemptFailed}[(i+s)%3]
+				atts = append(atts, models.Attempt{ID: models.NewID(), UserID: l.UserID, CampaignID: l.CampaignID, LeadID: l.ID, Step: s, State: st,
+					MessageID: fmt.Sprintf("<b%d-%d@x>", i, s), Recipient: l.ContactEmail, RecipientDomain: "example.com", Subject: "s", Body: "b", CreatedAt: now, UpdatedAt: now})
+			}
+		}
+		if err := db.Create(&atts).Error; err != nil {
+			t.Fatal(err)
+		}
+		checkStats(t, db, "bulk insert attempts", c1.ID, c2.ID)
+		var reps []models.Reply
+		for i, l := range leads {
+			for k := range 3 {
+				id := models.NewID()
+				reps = append(reps, models.Reply{ID: id, UserID: &l.UserID, CampaignID: &l.CampaignID, LeadID: &l.ID, DedupeKey: "<" + id + ">",
+					Classification: models.ReplyTags[(i+k)%len(models.ReplyTags)], Parsed: true, Source: "imap", ReceivedAt: now, CreatedAt: now, UpdatedAt: now})
+			}
+		}
+		if err := db.Create(&reps).Error; err != nil {
+			t.Fatal(err)
+		}
+		checkStats(t, db, "bulk insert replies", c1.ID, c2.ID)
+		exec("all unknown become sent", "UPDATE attempts SET state = 'sent' WHERE state = 'unknown'")
+		exec("all sent of c1 become failed", "UPDATE attempts SET state = 'failed' WHERE state = 'sent' AND campaign_id = ?", c1.ID)
+		exec("rotate states", "UPDATE attempts SET state = CASE state WHEN 'sent' THEN 'failed' WHEN 'failed' THEN 'sent' ELSE state END")
+		exec("all replies bounce", "UPDATE replies SET classification = 'bounce'")
+		exec("all replies interested", "UPDATE replies SET classification = 'interested'")
+		exec("swap classes", "UPDATE replies SET classification = CASE WHEN classification = 'interested' AND id < ? THEN 'out_of_office' ELSE 'replied' END", reps[10].ID)
+		exec("rematch all c1 replies to one c2 lead", "UPDATE replies SET lead_id = ?, campaign_id = ? WHERE campaign_id = ?", leads[1].ID, c2.ID, c1.ID)
+		exec("unmatch half", "UPDATE replies SET lead_id = NULL, campaign_id = NULL WHERE id < ?", reps[12].ID)
+		exec("rematch back", "UPDATE replies SET lead_id = ?, campaign_id = ? WHERE lead_id IS NULL", leads[0].ID, c1.ID)
+		exec("delete some replies", "DELETE FROM replies WHERE classification = 'replied' AND id > ?", reps[15].ID)
+		exec("delete sent attempts of c2", "DELETE FROM attempts WHERE campaign_id = ? AND state = 'sent'", c2.ID)
+		exec("delete two leads", "DELETE FROM leads WHERE id IN (?, ?)", leads[0].ID, leads[3].ID)
+	})
+}
