@@ -130,6 +130,13 @@ func (e *env) runDev(cmd *cobra.Command) (err error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("OUTREACH_DATA_DIR %s: %w", dir, err)
 	}
+	lock, err := lockDataDir(dir)
+	if err != nil {
+		return err
+	}
+	if lock != nil {
+		defer func() { _ = lock.Close() }()
+	}
 	// Every port is taken (or checked) before anything starts, so a busy
 	// one is one clear line and nothing is left half started.
 	ln, err := listenTCP(ctx, "HTTP API", "HTTP_ADDR", e.cfg.HTTPAddr)

@@ -552,7 +552,7 @@ func TestDevConfig(t *testing.T) {
 	t.Parallel()
 	env := map[string]string{
 		"DEV_TEMPORAL_PORT": "7999", "SMTP_HOST": "smtp.example.com", "SMTP_TLS": "tls",
-		"IMAP_HOST": "imap.example.com", "USER_DAILY_CAP": "7",
+		"IMAP_HOST": "imap.example.com", "IMAP_USERNAME": "me", "USER_DAILY_CAP": "7",
 	}
 	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
 	c, err := config.LoadFrom(lookup)

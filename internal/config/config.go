@@ -186,14 +186,29 @@ func (c Config) check() error {
 			return errors.New("DATABASE_URL: must be a postgres:// or postgresql:// URL, or empty for the embedded SQLite database")
 		}
 	}
-	for _, a := range []struct{ name, addr string }{
-		{"HTTP_ADDR", c.HTTPAddr},
-		{"TEMPORAL_ADDRESS", c.TemporalAddress},
-		{"DEV_SMTP_ADDR", c.DevSMTPAddr},
-		{"DEV_IMAP_ADDR", c.DevIMAPAddr},
+	for _, a := range []struct {
+		name, addr string
+		listen     bool // port 0 asks for any free port; an address dialled needs one
+	}{
+		{"HTTP_ADDR", c.HTTPAddr, true},
+		{"TEMPORAL_ADDRESS", c.TemporalAddress, false},
+		{"DEV_SMTP_ADDR", c.DevSMTPAddr, true},
+		{"DEV_IMAP_ADDR", c.DevIMAPAddr, true},
 	} {
-		if _, port, err := net.SplitHostPort(a.addr); err != nil || !validPort(port, true) {
+		if _, port, err := net.SplitHostPort(a.addr); err != nil || !validPort(port, a.listen) {
 			return fmt.Errorf("%s: must be host:port (got %q)", a.name, a.addr)
+		}
+	}
+	if c.ReplyPollInterval < time.Second {
+		// A Temporal schedule's interval is at least a second.
+		return fmt.Errorf("REPLY_POLL_INTERVAL: must be at least 1s (got %s)", c.ReplyPollInterval)
+	}
+	if c.IMAPHost != "" {
+		if c.IMAPUsername == "" {
+			return errors.New("IMAP_USERNAME: must be set when IMAP_HOST is (the mailbox to poll for replies)")
+		}
+		if strings.Trim(c.IMAPMailboxes, ", \t") == "" {
+			return fmt.Errorf("IMAP_MAILBOXES: must name at least one mailbox (got %q)", c.IMAPMailboxes)
 		}
 	}
 	for _, p := range []struct {

@@ -27,21 +27,32 @@ func TestDefaults(t *testing.T) {
 
 func TestBadValuesNameTheVariable(t *testing.T) {
 	t.Parallel()
-	cases := map[string]map[string]string{
-		"LOG_LEVEL":            {"LOG_LEVEL": "loud"},
-		"LOG_FORMAT":           {"LOG_FORMAT": "xml"},
-		"SMTP_PORT":            {"SMTP_PORT": "abc"},
-		"IMAP_PORT":            {"IMAP_PORT": "70000"},
-		"REPLY_POLL_INTERVAL":  {"REPLY_POLL_INTERVAL": "often"},
-		"DATABASE_URL":         {"DATABASE_URL": "mysql://x"},
-		"HTTP_ADDR":            {"HTTP_ADDR": "8080"},
-		"SMTP_TLS_SKIP_VERIFY": {"SMTP_TLS_SKIP_VERIFY": "maybe"},
-		"UNSUBSCRIBE_SECRET":   {"UNSUBSCRIBE_SECRET": "short"},
-		"USER_DAILY_CAP":       {"USER_DAILY_CAP": "-1"},
-		"IMAP_FETCH_LIMIT":     {"IMAP_FETCH_LIMIT": "0"},
+	cases := []struct {
+		name string
+		env  map[string]string
+	}{
+		{"LOG_LEVEL", map[string]string{"LOG_LEVEL": "loud"}},
+		{"LOG_FORMAT", map[string]string{"LOG_FORMAT": "xml"}},
+		{"SMTP_PORT", map[string]string{"SMTP_PORT": "abc"}},
+		{"IMAP_PORT", map[string]string{"IMAP_PORT": "70000"}},
+		{"REPLY_POLL_INTERVAL", map[string]string{"REPLY_POLL_INTERVAL": "often"}},
+		// Shorter than a Temporal schedule can run.
+		{"REPLY_POLL_INTERVAL", map[string]string{"REPLY_POLL_INTERVAL": "500ms"}},
+		{"DATABASE_URL", map[string]string{"DATABASE_URL": "mysql://x"}},
+		{"HTTP_ADDR", map[string]string{"HTTP_ADDR": "8080"}},
+		// Dialled, so port 0 (any free port) means nothing.
+		{"TEMPORAL_ADDRESS", map[string]string{"TEMPORAL_ADDRESS": "127.0.0.1:0"}},
+		{"SMTP_TLS_SKIP_VERIFY", map[string]string{"SMTP_TLS_SKIP_VERIFY": "maybe"}},
+		{"UNSUBSCRIBE_SECRET", map[string]string{"UNSUBSCRIBE_SECRET": "short"}},
+		{"USER_DAILY_CAP", map[string]string{"USER_DAILY_CAP": "-1"}},
+		{"IMAP_FETCH_LIMIT", map[string]string{"IMAP_FETCH_LIMIT": "0"}},
+		// Reply polling that could only fail or read nothing.
+		{"IMAP_USERNAME", map[string]string{"IMAP_HOST": "imap.example.org"}},
+		{"IMAP_MAILBOXES", map[string]string{"IMAP_HOST": "imap.example.org", "IMAP_USERNAME": "u", "IMAP_MAILBOXES": " , "}},
 	}
-	for name, env := range cases {
-		_, err := LoadFrom(lookup(env))
+	for _, c := range cases {
+		name := c.name
+		_, err := LoadFrom(lookup(c.env))
 		if err == nil {
 			t.Errorf("%s: bad value accepted", name)
 			continue
