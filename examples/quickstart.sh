@@ -30,6 +30,11 @@ API=$BASE/api/v1/backlink-outreach
 DATA=${OUTREACH_DATA_DIR:-./.data}
 KEY=${OUTREACH_API_KEY:-}
 DELAY=${FOLLOW_UP_DELAY_DAYS:-0.0005}
+# The pitch's subject carries the run's time: the sending policy refuses
+# the same subject to the same address within 24 hours from another lead
+# (SPEC §5), and a second run (or the README's steps before it) pitches the
+# same addresses from a new campaign.
+RUN=$(date +%H%M%S)
 
 step() { printf '\n==> %s\n' "$*"; }
 die() { echo "quickstart: $*" >&2; exit 1; }
@@ -125,7 +130,7 @@ echo "added $(echo "$BULK" | field added), skipped $(echo "$BULK" | field skippe
 
 step "set a two-step sequence: the pitch, and a follow-up $DELAY days later"
 R=$(call 200 PUT "/campaigns/$CAMPAIGN/sequence" '{"steps": [
-  {"subject": "Guest post idea for {website_title}",
+  {"subject": "Guest post idea for {website_title} ('"$RUN"')",
    "body": "Hello,\n\nI enjoy reading {website_title} and would love to write a guest post about {topic} for your readers. I can send three title ideas this week.\n\nBest,\n{your_name}\n{your_site}"},
   {"body": "Hello again,\n\nJust checking whether a guest post on {topic} would fit {website_title}.\n\nBest,\n{your_name}",
    "delay_days": '"$DELAY"'}
@@ -142,7 +147,7 @@ sent_count() {
 	M=$(call 200 GET "/dev/mailbox/messages?campaign_id=$CAMPAIGN") && echo "$M" | count "\"step\":$1" || echo 0
 }
 pitches() { [ "$(sent_count 0)" -ge 4 ]; }
-wait_for 120 "four pitches in the dev mailbox" pitches
+wait_for 120 "four pitches in the dev mailbox (GET /audit tells what held them back)" pitches
 R=$(call 200 GET "/dev/mailbox/messages?campaign_id=$CAMPAIGN")
 echo "$R" | grep -oE '"to":\["[^"]*"\],"subject":"[^"]*"' | sed 's/^/  /'
 

@@ -358,6 +358,14 @@ func TestQuickstartAgainstDevColdStart(t *testing.T) {
 	if after := s.captured(t, key); len(after) != len(before) {
 		t.Errorf("after restart %d captured messages, want %d", len(after), len(before))
 	}
+	// A newcomer runs it again: a new campaign pitches the same addresses,
+	// which the duplicate-subject rule would refuse within 24 hours if the
+	// subject were the same.
+	again := exec.CommandContext(ctx, "sh", script)
+	again.Env = qs.Env
+	if out, err := again.CombinedOutput(); err != nil || !bytes.Contains(out, []byte("Done.")) {
+		t.Errorf("quickstart.sh run again: %v\n%s", err, out)
+	}
 	p2.interrupt()
 }
 
