@@ -147,7 +147,7 @@ func (e *env) runDev(cmd *cobra.Command) (err error) {
 	// close only reports that the first happened.
 	defer func() { _ = ln.Close() }()
 	if len(setVars([]string{"PUBLIC_BASE_URL"})) == 0 {
-		e.cfg.PublicBaseURL = "http://" + ln.Addr().String()
+		e.cfg.PublicBaseURL = "http://" + reachable(ln.Addr())
 	}
 	reaped, err := reapTemporal(ctx, dir, e.log)
 	if err != nil {
@@ -205,7 +205,7 @@ func (e *env) runDev(cmd *cobra.Command) (err error) {
 			return fmt.Errorf("the Temporal dev server stopped unexpectedly; see %s", filepath.Join(dir, temporalLogFile))
 		}
 	})
-	if err := e.printDevBanner(ln.Addr().String(), st, time.Since(started)); err != nil {
+	if err := e.printDevBanner(reachable(ln.Addr()), st, time.Since(started)); err != nil {
 		e.log.Warn("cannot print the dev banner", "error", err)
 	}
 	return g.Wait()
@@ -312,7 +312,13 @@ func (e *env) printDevBanner(httpAddr string, st *devStack, took time.Duration) 
 		st.box.SMTPAddr(), st.box.IMAPAddr(), devIMAPUser, devIMAPPassword)
 	b = fmt.Appendf(b, "                   %s%s/dev/mailbox/messages lists what was sent; replies poll every %s\n",
 		base, api.BasePath, e.cfg.ReplyPollInterval)
-	b = fmt.Appendf(b, "  Data             %s (%s); delete the directory to start over\n\n", e.cfg.DataDir, dbNote)
+	startOver := "delete the directory to start over"
+	if !e.cfg.UsesSQLite() {
+		// The campaigns are in PostgreSQL; the directory holds only
+		// Temporal's state (deleting it loses their workflows, not them).
+		startOver = "the directory holds Temporal's state only"
+	}
+	b = fmt.Appendf(b, "  Data             %s (%s); %s\n\n", e.cfg.DataDir, dbNote, startOver)
 	b = append(b, "Walk through a campaign:  sh examples/quickstart.sh      Stop: Ctrl-C\n\n"...)
 	_, err := e.stdout.Write(b)
 	return err
@@ -402,6 +408,21 @@ func ensureDevKey(ctx context.Context, db *gorm.DB, path string) (key string, cr
 		return "", false, fmt.Errorf("dev API key: %w", err)
 	}
 	return key, true, nil
+}
+
+// reachable is a listener's address as a browser or a mail client can use
+// it: one that listens on every interface (HTTP_ADDR=:8080 gives [::]:8080)
+// is reached on the loopback address. The unsubscribe links in captured
+// mail are built on it.
+func reachable(a net.Addr) string {
+	host, port, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return a.String()
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
 }
 
 // reapTemporal stops a Temporal dev server that a killed `outreach dev` on

@@ -304,8 +304,10 @@ func TestCountersBulkStatements(t *testing.T) {
 		for i, l := range leads {
 			for s := range 3 {
 				st := []models.AttemptState{models.AttemptSent, models.AttemptUnknown, models.AttemptFailed}[(i+s)%3]
-				atts = append(atts, models.Attempt{ID: models.NewID(), UserID: l.UserID, CampaignID: l.CampaignID, LeadID: l.ID, Step: s, State: st,
-					MessageID: fmt.Sprintf("<b%d-%d@x>", i, s), Recipient: l.ContactEmail, RecipientDomain: "example.com", Subject: "s", Body: "b", CreatedAt: now, UpdatedAt: now})
+				atts = append(atts, models.Attempt{
+					ID: models.NewID(), UserID: l.UserID, CampaignID: l.CampaignID, LeadID: l.ID, Step: s, State: st,
+					MessageID: fmt.Sprintf("<b%d-%d@x>", i, s), Recipient: l.ContactEmail, RecipientDomain: "example.com", Subject: "s", Body: "b", CreatedAt: now, UpdatedAt: now,
+				})
 			}
 		}
 		if err := db.Create(&atts).Error; err != nil {
@@ -316,8 +318,10 @@ func TestCountersBulkStatements(t *testing.T) {
 		for i, l := range leads {
 			for k := range 3 {
 				id := models.NewID()
-				reps = append(reps, models.Reply{ID: id, UserID: &l.UserID, CampaignID: &l.CampaignID, LeadID: &l.ID, DedupeKey: "<" + id + ">",
-					Classification: models.ReplyTags[(i+k)%len(models.ReplyTags)], Parsed: true, Source: "imap", ReceivedAt: now, CreatedAt: now, UpdatedAt: now})
+				reps = append(reps, models.Reply{
+					ID: id, UserID: &l.UserID, CampaignID: &l.CampaignID, LeadID: &l.ID, DedupeKey: "<" + id + ">",
+					Classification: models.ReplyTags[(i+k)%len(models.ReplyTags)], Parsed: true, Source: "imap", ReceivedAt: now, CreatedAt: now, UpdatedAt: now,
+				})
 			}
 		}
 		if err := db.Create(&reps).Error; err != nil {

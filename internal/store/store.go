@@ -95,9 +95,18 @@ func Open(ctx context.Context, o Options) (*gorm.DB, error) {
 		if o.SQLitePath == "" {
 			return nil, errors.New("open sqlite: no file path")
 		}
-		if err := os.MkdirAll(filepath.Dir(o.SQLitePath), 0o750); err != nil {
+		dir := filepath.Dir(o.SQLitePath)
+		if err := os.MkdirAll(dir, 0o750); err != nil {
 			return nil, fmt.Errorf("open sqlite: %w", err)
 		}
+		// SQLite reports a directory it cannot write to as "out of
+		// memory" or "readonly database"; say what it is.
+		probe, err := os.CreateTemp(dir, ".writable-*")
+		if err != nil {
+			return nil, fmt.Errorf("open sqlite: the data directory %s is not writable: %w", dir, err)
+		}
+		_ = probe.Close()
+		_ = os.Remove(probe.Name())
 		db, err = gorm.Open(sqlite.Open(SQLiteDSN(o.SQLitePath)), cfg)
 		if err != nil {
 			return nil, fmt.Errorf("open sqlite: %w", err)
