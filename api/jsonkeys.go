@@ -27,7 +27,7 @@ import (
 // type that decodes itself, or of type any, are checked for repeated keys
 // only.
 func checkKeys(raw []byte, t reflect.Type, prefix string) error {
-	return walkJSON(raw, t, prefix, "")
+	return walkJSON(raw, t, prefix, "", false)
 }
 
 // typeProblems reports every value of raw whose JSON type does not fit
@@ -36,13 +36,13 @@ func checkKeys(raw []byte, t reflect.Type, prefix string) error {
 // empty. encoding/json stops at the first wrong type, so a body with two
 // got one detail, and one inside an array was named without its index.
 func typeProblems(raw []byte, t reflect.Type, prefix, whole string) error {
-	return walkJSON(raw, t, prefix, whole)
+	return walkJSON(raw, t, prefix, whole, true)
 }
 
-func walkJSON(raw []byte, t reflect.Type, prefix, whole string) error {
+func walkJSON(raw []byte, t reflect.Type, prefix, whole string, types bool) error {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
-	w := &jsonWalker{dec: dec, v: &models.ValidationError{}, whole: whole, types: whole != ""}
+	w := &jsonWalker{dec: dec, v: &models.ValidationError{}, whole: whole, types: types}
 	if err := w.walk(t, prefix); err != nil {
 		// raw decoded once already, so this cannot happen; refuse rather
 		// than pass unchecked.

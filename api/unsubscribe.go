@@ -158,13 +158,13 @@ func (s *Server) unsubscribeOneClick(c *gin.Context) {
 		return
 	}
 	if eng := s.replyEngine(); eng != nil && models.ValidID(cl.CampaignID) && models.ValidID(cl.LeadID) {
-		id := models.NewID()
-		sig := workflows.ReplySignal{ReplyID: models.ReplyUnsubscribe + "-" + id, Tag: models.ReplyUnsubscribe}
+		ls := store.LeadSignal{ID: models.NewID(), CampaignID: cl.CampaignID, LeadID: cl.LeadID, Tag: models.ReplyUnsubscribe}
+		sig := workflows.ReplySignal{ReplyID: ls.SignalID(), Tag: ls.Tag}
 		if err := eng.SignalLead(ctx, cl.CampaignID, cl.LeadID, sig); err != nil && !errors.Is(err, inbox.ErrNoWorkflow) {
 			// Queued under the same id (a signal that did land is not
 			// applied twice): the reply poll's schedule delivers it.
 			s.log.WarnContext(ctx, "address suppressed; the lead workflow will be told later", "lead_id", cl.LeadID, "error", err)
-			if _, qerr := store.QueueLeadSignal(context.WithoutCancel(ctx), s.db, id, cl.CampaignID, cl.LeadID, models.ReplyUnsubscribe, s.now()); qerr != nil {
+			if _, qerr := store.QueueLeadSignal(context.WithoutCancel(ctx), s.db, ls, s.now()); qerr != nil {
 				s.log.ErrorContext(ctx, "the unsubscribe signal could not be queued; the suppression still stops every send",
 					"lead_id", cl.LeadID, "error", qerr)
 			}

@@ -374,14 +374,7 @@ func TestCampaignResumeAndContinueAsNew(t *testing.T) {
 		env.SignalWorkflow(SignalCampaignResume, nil)
 	}, 90*time.Minute)
 	env.ExecuteWorkflow(CampaignWorkflowName, CampaignInput{CampaignID: "c1", OwnerID: "u1"})
-	var can *workflow.ContinueAsNewError
-	if err := env.GetWorkflowError(); !errors.As(err, &can) {
-		t.Fatalf("want continue-as-new, got %v", err)
-	}
-	var next CampaignInput
-	if err := converter.GetDefaultDataConverter().FromPayloads(can.Input, &next); err != nil {
-		t.Fatal(err)
-	}
+	next := continuedWith[CampaignInput](t, env)
 	// This run handled the resume before continuing: not carried over.
 	if next.ResumeParked || len(f.wakeCalls) != 1 || next.Runs != 1 {
 		t.Fatalf("resume handled %d times, carried %v, runs %d", len(f.wakeCalls), next.ResumeParked, next.Runs)

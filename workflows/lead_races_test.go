@@ -1,30 +1,13 @@
 package workflows
 
 import (
-	"errors"
 	"testing"
 	"time"
 
-	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/testsuite"
-	"go.temporal.io/sdk/workflow"
 
 	"github.com/backlinkoutreach/outreach/models"
 )
-
-// canInput reads the LeadInput a continue-as-new carries.
-func canInput(t *testing.T, env *testsuite.TestWorkflowEnvironment) LeadInput {
-	t.Helper()
-	var can *workflow.ContinueAsNewError
-	if err := env.GetWorkflowError(); !errors.As(err, &can) {
-		t.Fatalf("want continue-as-new, got %v", err)
-	}
-	var next LeadInput
-	if err := converter.GetDefaultDataConverter().FromPayloads(can.Input, &next); err != nil {
-		t.Fatal(err)
-	}
-	return next
-}
 
 // A replan the lead has not taken yet (it waits out an out-of-office) is
 // carried across continue-as-new: the new run asks at the end of the hold
@@ -53,7 +36,7 @@ func TestLeadReplanSurvivesContinueAsNew(t *testing.T) {
 	env.RegisterDelayedCallback(func() { env.SignalWorkflow(SignalLeadReplan, nil) }, time.Hour)
 	env.RegisterDelayedCallback(func() { env.SetContinueAsNewSuggested(true) }, 2*time.Hour)
 	env.ExecuteWorkflow(LeadWorkflowName, leadInput(old, true))
-	next := canInput(t, env)
+	next := continuedWith[LeadInput](t, env)
 
 	env2, f2 := newLeadEnv(t, old)
 	f2.status = models.StatusContacted

@@ -538,6 +538,20 @@ func TestLeadSendNow(t *testing.T) {
 	}
 }
 
+// continuedWith reads the input a run that continued as new carries.
+func continuedWith[In any](t *testing.T, env *testsuite.TestWorkflowEnvironment) In {
+	t.Helper()
+	var can *workflow.ContinueAsNewError
+	if err := env.GetWorkflowError(); !errors.As(err, &can) {
+		t.Fatalf("want continue-as-new, got %v", err)
+	}
+	var next In
+	if err := converter.GetDefaultDataConverter().FromPayloads(can.Input, &next); err != nil {
+		t.Fatal(err)
+	}
+	return next
+}
+
 func TestLeadContinueAsNewCarriesProgress(t *testing.T) {
 	t.Parallel()
 	plan := LeadPlan{Timezone: "UTC", Window: alwaysOpenWindow(), Delays: []float64{0, 2}}
@@ -547,14 +561,7 @@ func TestLeadContinueAsNewCarriesProgress(t *testing.T) {
 	}, time.Hour)
 	env.RegisterDelayedCallback(func() { env.SetContinueAsNewSuggested(true) }, 2*time.Hour)
 	env.ExecuteWorkflow(LeadWorkflowName, leadInput(plan, true))
-	var can *workflow.ContinueAsNewError
-	if err := env.GetWorkflowError(); !errors.As(err, &can) {
-		t.Fatalf("want continue-as-new, got %v", err)
-	}
-	var next LeadInput
-	if err := converter.GetDefaultDataConverter().FromPayloads(can.Input, &next); err != nil {
-		t.Fatal(err)
-	}
+	next := continuedWith[LeadInput](t, env)
 	p := next.Progress
 	if p == nil || p.NextStep != 1 || !p.LastSentAt.Equal(t0) || !p.NotBefore.Equal(t0.Add(days(4))) ||
 		next.Status != models.StatusContacted || !next.Dispatched || len(next.Plan.Delays) != 2 || p.ReplyBase == nil {

@@ -68,7 +68,9 @@ func classifyRules(m *Message) Result {
 	}
 	// The signals are read in the order they decide, so a reply stops
 	// costing regexps as soon as its tag is known.
-	sc, referral := withoutReferrals(scan(text))
+	// Referral phrases ("I'll pass this on") would read as refusals ("I'll
+	// pass"): blanked out, and remembered.
+	sc, referral := without(referralRules, scan(text))
 	sc, _ = without(notRefusalRules, sc)
 	if anyMatch(unsubRules, sc) {
 		return Result{Tag: models.ReplyUnsubscribe, By: "rules", Rule: "unsubscribe phrase"}
@@ -432,13 +434,6 @@ func negatedTaking(text *scanned) (offer, condition bool) {
 		}
 	}
 	return false, condition
-}
-
-// withoutReferrals blanks out referral phrases ("I'll pass this on"),
-// which would otherwise read as refusals ("I'll pass"), and reports whether
-// there was one.
-func withoutReferrals(text *scanned) (*scanned, bool) {
-	return without(referralRules, text)
 }
 
 // without blanks out the matches of rules and reports whether there was

@@ -96,7 +96,7 @@ func (e *Effects) Deliver(ctx context.Context, limit int, replyIDs ...string) (E
 	}
 	for _, ls := range signals {
 		g.Go(func() error {
-			sig := workflows.ReplySignal{ReplyID: ls.Tag + "-" + ls.ID, Tag: ls.Tag}
+			sig := workflows.ReplySignal{ReplyID: ls.SignalID(), Tag: ls.Tag}
 			state, sigErr := e.signal(gctx, ls.CampaignID, ls.LeadID, sig)
 			if err := store.FinishLeadSignal(gctx, e.DB, ls, errText(sigErr), e.now()); err != nil {
 				return err

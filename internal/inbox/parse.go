@@ -166,7 +166,7 @@ func parse(raw []byte, inPlace bool) (*Message, error) {
 		// What is classified is the body (after the first blank line, if
 		// any) without its quoted history, as for any message: the header
 		// and the quoted e-mail of ours are not the sender's words.
-		m.Reply = StripQuoted(normalizeText(rawText(afterHeader(raw))))
+		m.Reply = StripQuoted(normalizeText(rawText(bodyOf(raw))))
 		m.setHash(raw)
 		return m, nil
 	}
@@ -342,12 +342,7 @@ func cleanLine(s string) string {
 // salvageHeaders pulls the fields matching needs out of a header block the
 // MIME reader refused, line by line.
 func salvageHeaders(m *Message, raw []byte) {
-	head := raw
-	if i := bytes.Index(head, []byte("\n\n")); i >= 0 {
-		head = head[:i]
-	} else if i := bytes.Index(head, []byte("\r\n\r\n")); i >= 0 {
-		head = head[:i]
-	}
+	head, _ := splitAtBlankLine(raw)
 	if len(head) > maxReportBytes {
 		head = head[:maxReportBytes]
 	}
@@ -376,25 +371,24 @@ func salvageHeaders(m *Message, raw []byte) {
 	}
 }
 
-func bodyOf(raw []byte) []byte {
-	if i := bytes.Index(raw, []byte("\r\n\r\n")); i >= 0 {
-		return raw[i+4:]
-	}
-	if i := bytes.Index(raw, []byte("\n\n")); i >= 0 {
-		return raw[i+2:]
-	}
-	return raw
-}
-
-// afterHeader is what follows the first blank line of raw, or raw when it
-// has none.
-func afterHeader(raw []byte) []byte {
+// splitAtBlankLine cuts raw at its first blank line (CRLF or LF) into the
+// header and the body; without one, all of raw is the header.
+func splitAtBlankLine(raw []byte) (head, body []byte) {
 	lf, crlf := bytes.Index(raw, []byte("\n\n")), bytes.Index(raw, []byte("\r\n\r\n"))
 	switch {
 	case crlf >= 0 && (lf < 0 || crlf < lf):
-		return raw[crlf+4:]
+		return raw[:crlf], raw[crlf+4:]
 	case lf >= 0:
-		return raw[lf+2:]
+		return raw[:lf], raw[lf+2:]
+	}
+	return raw, nil
+}
+
+// bodyOf is what follows the first blank line of raw, or raw when it has
+// none.
+func bodyOf(raw []byte) []byte {
+	if _, body := splitAtBlankLine(raw); body != nil {
+		return body
 	}
 	return raw
 }

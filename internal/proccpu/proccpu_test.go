@@ -1,10 +1,11 @@
+//go:build linux
+
 package proccpu
 
 import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"testing"
 	"time"
 )
@@ -26,9 +27,6 @@ func TestParseStat(t *testing.T) {
 
 // A busy child process's CPU is read by its pid and by its command name.
 func TestOfAndOfCommand(t *testing.T) {
-	if runtime.GOOS != "linux" {
-		t.Skip("reads Linux's /proc")
-	}
 	// A copy of this test binary under a name no other process has.
 	exe, err := os.Executable()
 	if err != nil {

@@ -25,12 +25,15 @@ type LeadSignal struct {
 // TableName names the table.
 func (LeadSignal) TableName() string { return "lead_signals" }
 
-// QueueLeadSignal records that the lead's workflow must still be told tag.
-// A lead that no longer exists (its campaign deleted) has nothing to be
-// told: ok is false and nothing is written.
-func QueueLeadSignal(ctx context.Context, db *gorm.DB, id, campaignID, leadID, tag string, now time.Time) (ok bool, err error) {
-	now = now.UTC()
-	s := LeadSignal{ID: id, CampaignID: campaignID, LeadID: leadID, Tag: tag, CreatedAt: now, UpdatedAt: now}
+// SignalID is the id the signal goes to the workflow under, the same at
+// every try (the workflow applies an id once).
+func (s LeadSignal) SignalID() string { return s.Tag + "-" + s.ID }
+
+// QueueLeadSignal records that s (its id, campaign, lead and tag) must
+// still be delivered. A lead that no longer exists (its campaign deleted)
+// has nothing to be told: ok is false and nothing is written.
+func QueueLeadSignal(ctx context.Context, db *gorm.DB, s LeadSignal, now time.Time) (ok bool, err error) {
+	s.CreatedAt, s.UpdatedAt = now.UTC(), now.UTC()
 	err = db.WithContext(ctx).Create(&s).Error
 	if errors.Is(err, gorm.ErrForeignKeyViolated) {
 		return false, nil

@@ -246,8 +246,10 @@ func suppressionKeys(addr string) []string {
 func suppressedSet(tx *gorm.DB, userID string, addrs []string) (map[string]bool, error) {
 	out := map[string]bool{}
 	keys := map[string]bool{}
-	for _, a := range addrs {
-		for _, k := range suppressionKeys(a) {
+	covering := make([][]string, len(addrs)) // each address's keys
+	for i, a := range addrs {
+		covering[i] = suppressionKeys(a)
+		for _, k := range covering[i] {
 			keys[k] = true
 		}
 	}
@@ -271,8 +273,8 @@ func suppressedSet(tx *gorm.DB, userID string, addrs []string) (map[string]bool,
 		}
 		list = list[n:]
 	}
-	for _, a := range addrs {
-		for _, k := range suppressionKeys(a) {
+	for i, a := range addrs {
+		for _, k := range covering[i] {
 			if hit[k] {
 				out[strings.ToLower(strings.TrimSpace(a))] = true
 				break
